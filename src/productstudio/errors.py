@@ -1,0 +1,125 @@
+"""One exception tree for all of ProductStudio.
+
+Every message says what failed, where (file, field, YAML line) and what to do about it.
+
+```
+ProductStudioError
+├── InputError
+│   ├── CorruptImageError        (truncated, bad header, not an image)
+│   ├── ImageTooLargeError       (pixel limit, decompression bomb)
+│   ├── UnsupportedImageError    (format/mode we cannot handle)
+│   └── OutputError              (cannot write the result)
+├── InvalidParamsError           (also a ValueError)
+├── BackendError
+│   ├── UnknownBackendError      (also a KeyError)
+│   ├── WeightsNotFoundError
+│   ├── WeightsChecksumError
+│   └── MissingDependencyError
+├── RecipeError                  (carries file, line, key)
+└── JobError
+```
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class ProductStudioError(Exception):
+    """Base of every error ProductStudio raises on purpose."""
+
+
+class InputError(ProductStudioError):
+    """An input file or stream cannot be used."""
+
+    def __init__(self, message: str, *, path: str | Path | None = None) -> None:
+        super().__init__(message)
+        self.path = str(path) if path is not None else None
+
+
+class CorruptImageError(InputError):
+    """The bytes are not a readable image (empty, truncated, bad header, not an image)."""
+
+
+class ImageTooLargeError(InputError):
+    """The image is over the configured pixel limit or looks like a decompression bomb."""
+
+
+class UnsupportedImageError(InputError):
+    """The image is readable but in a format, mode or shape we do not handle."""
+
+
+class OutputError(InputError):
+    """The result cannot be written (unwritable folder, disk full, bad extension)."""
+
+
+class InvalidParamsError(ProductStudioError, ValueError):
+    """A parameter, option or array argument is out of range or of the wrong kind."""
+
+
+class BackendError(ProductStudioError):
+    """A learned backend cannot be found, loaded or run."""
+
+
+class UnknownBackendError(BackendError, KeyError):
+    """A registry has no backend under that name."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+class WeightsNotFoundError(BackendError):
+    """A backend's weights file is not where it was looked for."""
+
+
+class WeightsChecksumError(BackendError):
+    """Downloaded or local weights do not match their pinned sha256."""
+
+
+class MissingDependencyError(BackendError):
+    """An optional package is not installed; the message names the pip command."""
+
+
+class RecipeError(ProductStudioError):
+    """A recipe file is invalid; carries the file, line and key when known."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | Path | None = None,
+        line: int | None = None,
+        key: str | None = None,
+    ) -> None:
+        where = []
+        if file is not None:
+            where.append(str(file))
+        if line is not None:
+            where.append(f"line {line}")
+        if key is not None:
+            where.append(f"key '{key}'")
+        prefix = f"{', '.join(where)}: " if where else ""
+        super().__init__(prefix + message)
+        self.file = str(file) if file is not None else None
+        self.line = line
+        self.key = key
+
+
+class JobError(ProductStudioError):
+    """A batch job or its store failed."""
+
+
+def require(module: str, extra: str) -> None:
+    """Raise :class:`MissingDependencyError` unless ``module`` can be imported.
+
+    Args:
+        module: importable module name, e.g. ``"torch"``.
+        extra: the productstudio extra that installs it, e.g. ``"learn"``.
+    """
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise MissingDependencyError(
+            f"This feature needs the optional package '{module}'. Install it with: "
+            f'pip install -c constraints.txt "productstudio[{extra}]"'
+        )

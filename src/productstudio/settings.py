@@ -1,0 +1,44 @@
+"""Process-wide settings, read from ``PRODUCTSTUDIO_*`` environment variables.
+
+Precedence (highest first): explicit arguments (CLI options, function parameters) →
+environment variables (``PRODUCTSTUDIO_MAX_PIXELS`` …) → a ``.env`` file in the working
+directory → the defaults below.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """ProductStudio settings; see the module docstring for precedence."""
+
+    model_config = SettingsConfigDict(env_prefix="PRODUCTSTUDIO_", env_file=".env", extra="ignore")
+
+    max_pixels: int = Field(50_000_000, gt=0, description="Largest image accepted, in pixels.")
+    models: Path | None = Field(
+        None, description="Folder searched recursively for model files (e.g. ../shared/weights)."
+    )
+    shared: Path | None = Field(
+        None, description="The shared data folder (tests and benchmarks only)."
+    )
+    threads: int = Field(0, ge=0, description="Threads per worker for ONNX/torch; 0 = auto.")
+    cache_dir: Path = Field(
+        Path.home() / ".cache" / "productstudio",
+        description="Where `models pull` stores downloads.",
+    )
+
+    def thread_count(self) -> int:
+        """Threads a single worker should use: the setting, else the machine's cores."""
+        return self.threads or max(1, os.cpu_count() or 1)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings of this process (read once; call ``get_settings.cache_clear()`` to reload)."""
+    return Settings()
