@@ -1,0 +1,19 @@
+"""Front door: the ``productstudio`` command (Typer + Rich).
+
+Each command family lives in its own module and registers on :data:`app`.
+"""
+
+from __future__ import annotations
+
+from productstudio.cli.app import app
+
+# Command modules register themselves on `app` when imported (order = help order).
+from productstudio.cli import main_cmds  # noqa: E402,F401  isort: skip
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+__all__ = ["app", "main"]

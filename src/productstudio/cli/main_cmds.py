@@ -1,0 +1,1 @@
+"""Main-job commands: run, cutout, models (filled in by issue 3)."""
