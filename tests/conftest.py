@@ -52,7 +52,9 @@ def cutout_manifest() -> list[dict[str, str]]:
 
 
 @pytest.fixture(autouse=True)
-def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+def _isolated_settings(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
     """No test sees the developer's own model folders, cache or environment."""
     for key in list(os.environ):
         if key.startswith("PRODUCTSTUDIO_") and key != "PRODUCTSTUDIO_SHARED":

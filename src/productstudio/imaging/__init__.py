@@ -55,4 +55,5 @@ __all__ = [
     "to_float",
     "to_uint8",
     "with_alpha",
+    "write_atomic",
 ]

@@ -27,9 +27,12 @@ def parse_color(value: str | Color) -> Color:
             raise InvalidParamsError(f"a colour tuple needs 3 or 4 ints in 0..255, got {value!r}")
         return vals  # type: ignore[return-value]
     text = str(value).strip()
-    if text and text[0] != "#" and all(c in "0123456789abcdefABCDEF" for c in text) and len(
+    if (
         text
-    ) in (3, 4, 6, 8):
+        and text[0] != "#"
+        and all(c in "0123456789abcdefABCDEF" for c in text)
+        and len(text) in (3, 4, 6, 8)
+    ):
         text = "#" + text
     try:
         rgb = ImageColor.getrgb(text)

@@ -10,6 +10,7 @@ EXIF (GPS included) and never leaves a half-written file.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
@@ -126,15 +127,17 @@ class LoadedImage:
 def _read_bytes(source: str | Path | bytes | BinaryIO, name: str | None) -> tuple[bytes, str]:
     if isinstance(source, bytes | bytearray | memoryview):
         return bytes(source), name or "<bytes>"
-    if hasattr(source, "read"):
-        data = source.read()  # type: ignore[union-attr]
-        return bytes(data), name or getattr(source, "name", "<stream>")
-    path = Path(source)  # type: ignore[arg-type]
+    if not isinstance(source, str | Path):
+        data = source.read()
+        return bytes(data), name or str(getattr(source, "name", "<stream>"))
+    path = Path(source)
     label = name or str(path)
     try:
         return path.read_bytes(), label
     except FileNotFoundError:
-        raise InputError(f'Cannot read "{label}": no such file. Check the path.', path=path) from None
+        raise InputError(
+            f'Cannot read "{label}": no such file. Check the path.', path=path
+        ) from None
     except IsADirectoryError:
         raise InputError(
             f'Cannot read "{label}": it is a folder. Pass an image file, or use `productstudio run '
@@ -187,14 +190,20 @@ def _convert_icc(im: PILImage.Image, label: str) -> tuple[PILImage.Image, bool]:
             base = base.convert("RGB")
             return (base if alpha is None else _put_alpha(base, alpha)), False
         converted = ImageCms.profileToProfile(
-            base, src, srgb_profile(), outputMode=out_mode, renderingIntent=ImageCms.Intent.PERCEPTUAL
+            base,
+            src,
+            srgb_profile(),
+            outputMode=out_mode,
+            renderingIntent=ImageCms.Intent.PERCEPTUAL,
         )
         assert converted is not None
         if alpha is not None:
             converted = _put_alpha(converted, alpha)
         return converted, True
     except (OSError, ImageCms.PyCMSError, ValueError) as exc:
-        log.warning('"%s": embedded ICC profile could not be applied (%s); using it as sRGB', label, exc)
+        log.warning(
+            '"%s": embedded ICC profile could not be applied (%s); using it as sRGB', label, exc
+        )
         return im, False
 
 
@@ -233,29 +242,15 @@ _ORIENT_OPS = {
 }
 
 
-def _is_sixteen_bit(im: PILImage.Image) -> bool:
+def _is_sixteen_bit(im: PILImage.Image, data: bytes) -> bool:
     if im.format == "PNG":
-        return im.mode.startswith("I;16") or im.mode == "I" or _png_bitdepth(im) == 16
+        return len(data) > 24 and data[12:16] == b"IHDR" and data[24] == 16
     if im.format == "TIFF":
         bps = im.tag_v2.get(258) if hasattr(im, "tag_v2") else None
         if isinstance(bps, tuple):
             bps = bps[0]
         return bps == 16
     return False
-
-
-def _png_bitdepth(im: PILImage.Image) -> int:
-    fp = getattr(im, "fp", None)
-    try:
-        if fp is None:
-            return 8
-        pos = fp.tell()
-        fp.seek(24)
-        depth = fp.read(1)[0]
-        fp.seek(pos)
-        return int(depth)
-    except (OSError, IndexError, ValueError):
-        return 8
 
 
 def load_image(
@@ -297,12 +292,14 @@ def load_image(
     try:
         PILImage.MAX_IMAGE_PIXELS = limit
         with warnings.catch_warnings():
-            warnings.simplefilter("error", PILImage.DecompressionBombWarning)
+            warnings.simplefilter("ignore", PILImage.DecompressionBombWarning)
             im = PILImage.open(io.BytesIO(data))
-    except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning) as exc:
+    except PILImage.DecompressionBombError as exc:
         raise ImageTooLargeError(
-            f'Refusing "{label}": {exc}. If the image is genuine, raise the limit with '
-            "--max-pixels or PRODUCTSTUDIO_MAX_PIXELS.",
+            f'Refusing "{label}": {str(exc).rstrip(".")} '
+            f"(over the limit of {limit / 1e6:.1f} MP). "
+            "If the image is genuine, raise the limit with --max-pixels or "
+            "PRODUCTSTUDIO_MAX_PIXELS.",
             path=label,
         ) from None
     except UnidentifiedImageError:
@@ -312,7 +309,9 @@ def load_image(
             path=label,
         ) from None
     except OSError as exc:
-        raise CorruptImageError(f'Cannot read "{label}": {exc}. Re-export it.', path=label) from None
+        raise CorruptImageError(
+            f'Cannot read "{label}": {exc}. Re-export it.', path=label
+        ) from None
     finally:
         PILImage.MAX_IMAGE_PIXELS = old_limit
 
@@ -355,7 +354,7 @@ def load_image(
     if orientation not in range(1, 9):
         orientation = 1
 
-    bit_depth = 16 if _is_sixteen_bit(im) else 8
+    bit_depth = 16 if _is_sixteen_bit(im, data) else 8
     if bit_depth == 16 and fmt in ("PNG", "TIFF"):
         arr16 = _sixteen_bit(data, im)
         if arr16 is not None:
@@ -376,12 +375,13 @@ def load_image(
                 notes=tuple(notes),
             )
 
+    img: PILImage.Image = im
     try:
-        im = ImageOps.exif_transpose(im) or im
+        img = ImageOps.exif_transpose(im) or im
     except (OSError, ValueError, TypeError):  # broken EXIF: keep pixels as stored
         notes.append("EXIF orientation unreadable: not applied")
-    im, icc_converted = _convert_icc(im, label)
-    pixels = _to_array(im, label)
+    img, icc_converted = _convert_icc(img, label)
+    pixels = _to_array(img, label)
     return LoadedImage(
         pixels=pixels,
         source=label,
@@ -399,12 +399,12 @@ def load_image(
 def _to_array(im: PILImage.Image, label: str) -> np.ndarray:
     mode = im.mode
     if mode == "P" or mode == "PA":
-        im = im.convert("RGBA") if ("transparency" in im.info or mode == "PA") else im.convert("RGB")
+        im = (
+            im.convert("RGBA") if ("transparency" in im.info or mode == "PA") else im.convert("RGB")
+        )
     elif mode in ("LA", "La", "RGBa"):
         im = im.convert("RGBA")
-    elif mode in ("1", "L"):
-        im = im.convert("RGB")
-    elif mode == "CMYK":
+    elif mode in ("1", "L") or mode == "CMYK":
         im = im.convert("RGB")
     elif mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         arr = np.asarray(im, dtype=np.float64)
@@ -508,10 +508,8 @@ def write_atomic(data: bytes, path: str | Path) -> Path:
         ) from None
     finally:
         if tmp_name is not None:
-            try:
+            with contextlib.suppress(OSError):
                 os.unlink(tmp_name)
-            except OSError:
-                pass
     return path
 
 

@@ -10,7 +10,7 @@ The helpers here validate and convert; they never modify their input.
 
 from __future__ import annotations
 
-from typing import TypeAlias
+from typing import TypeAlias, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -24,8 +24,10 @@ Mask: TypeAlias = NDArray[np.float32]
 Color: TypeAlias = tuple[int, int, int] | tuple[int, int, int, int]
 
 
-def check_image(image: np.ndarray, *, name: str = "image", channels: tuple[int, ...] = (3, 4)) -> None:
-    """Raise :class:`InvalidParamsError` unless ``image`` is HxWxC uint8/uint16 with C in ``channels``."""
+def check_image(
+    image: np.ndarray, *, name: str = "image", channels: tuple[int, ...] = (3, 4)
+) -> None:
+    """Raise InvalidParamsError unless ``image`` is (H, W, C) uint8/uint16, C in ``channels``."""
     if not isinstance(image, np.ndarray):
         raise InvalidParamsError(f"{name} must be a numpy array, got {type(image).__name__}")
     if image.ndim != 3 or image.shape[2] not in channels:
@@ -77,7 +79,8 @@ def to_float(image: np.ndarray) -> NDArray[np.float32]:
 def from_float(image: np.ndarray, dtype: type[np.uint8] | type[np.uint16] = np.uint8) -> Image:
     """Float image in [0, 1] back to uint8/uint16 with rounding and clipping."""
     scale = 65535.0 if dtype is np.uint16 else 255.0
-    return np.clip(np.rint(image * scale), 0, scale).astype(dtype)
+    out = np.clip(np.rint(image * scale), 0, scale).astype(dtype)
+    return cast(Image, out)
 
 
 def to_uint8(image: np.ndarray) -> RGBImage:

@@ -53,7 +53,9 @@ class CanvasParams:
                 f"CanvasParams.alpha_threshold must be in 0..254, got {self.alpha_threshold}"
             )
         if self.max_upscale is not None and self.max_upscale <= 0:
-            raise InvalidParamsError(f"CanvasParams.max_upscale must be > 0, got {self.max_upscale}")
+            raise InvalidParamsError(
+                f"CanvasParams.max_upscale must be > 0, got {self.max_upscale}"
+            )
 
 
 def alpha_bbox(image: RGBAImage, threshold: int = 8) -> tuple[int, int, int, int] | None:

@@ -46,13 +46,17 @@ class CutoutParams:
 
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold < 1.0:
-            raise InvalidParamsError(f"CutoutParams.threshold must be in (0, 1), got {self.threshold}")
+            raise InvalidParamsError(
+                f"CutoutParams.threshold must be in (0, 1), got {self.threshold}"
+            )
         if self.band is not None and not 0 <= self.band <= 256:
             raise InvalidParamsError(f"CutoutParams.band must be in 0..256 px, got {self.band}")
         if not 0.0 < self.eps <= 1.0:
             raise InvalidParamsError(f"CutoutParams.eps must be in (0, 1], got {self.eps}")
         if not 0.0 <= self.min_speck < 1.0:
-            raise InvalidParamsError(f"CutoutParams.min_speck must be in [0, 1), got {self.min_speck}")
+            raise InvalidParamsError(
+                f"CutoutParams.min_speck must be in [0, 1), got {self.min_speck}"
+            )
         if not 0.0 <= self.fill_holes_below < 1.0:
             raise InvalidParamsError(
                 f"CutoutParams.fill_holes_below must be in [0, 1), got {self.fill_holes_below}"
@@ -153,7 +157,9 @@ def _guided(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -> np.n
         return (cv2.blur(a, k) * g + cv2.blur(b, k)).astype(np.float32)
 
 
-def _closed_form(rgb: np.ndarray, inner: np.ndarray, outer: np.ndarray, band: np.ndarray) -> np.ndarray:
+def _closed_form(
+    rgb: np.ndarray, inner: np.ndarray, outer: np.ndarray, band: np.ndarray
+) -> np.ndarray:
     require("pymatting", "matting")
     from pymatting import estimate_alpha_cf
 
@@ -189,7 +195,7 @@ def estimate_foreground(image: Image, alpha: Mask, radius: int | None = None) ->
     r = radius or max(3, round(0.006 * max(a.shape)))
     k = (2 * r + 1, 2 * r + 1)
 
-    def local_mean(weight: np.ndarray) -> np.ndarray:
+    def local_mean(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         w = cv2.blur(weight, k)
         s = cv2.blur(rgb * weight[..., None], k)
         return s / np.maximum(w, 1e-6)[..., None], w

@@ -28,7 +28,9 @@ def _classical(_path: Path | None) -> Segmenter:
 
 
 SEGMENTERS.register("classical")(
-    BackendEntry("classical", "Border colour model + GrabCut; no weights, studio photos", _classical)
+    BackendEntry(
+        "classical", "Border colour model + GrabCut; no weights, studio photos", _classical
+    )
 )
 
 
@@ -40,27 +42,56 @@ def _onnx_loader(name: str):  # type: ignore[no-untyped-def]
     return load
 
 
-_ONNX_MODELS: list[tuple[str, str, tuple[str, ...], int]] = [
-    ("birefnet-general", "BiRefNet general (1024 px), best quality, slow", ("birefnet-general.onnx",), 90),
+_RELEASES = "https://github.com/danielgatis/rembg/releases/download/v0.0.0/"
+
+# (name, summary, known file names, rank, download file, sha256 of rembg's release file)
+_ONNX_MODELS: list[tuple[str, str, tuple[str, ...], int, str | None, str | None]] = [
+    (
+        "birefnet-general",
+        "BiRefNet general (1024 px), best quality, slow",
+        ("birefnet-general.onnx",),
+        90,
+        "BiRefNet-general-epoch_244.onnx",
+        "58f621f00f5d756097615970a88a791584600dcf7c45b18a0a6267535a1ebd3c",
+    ),
     (
         "isnet-general-use",
         "IS-Net general use (1024 px), high quality",
         ("isnet-general-use.onnx", "isnet_general_quint8.onnx", "isnet_general_use.onnx"),
         80,
+        "isnet-general-use.onnx",
+        "60920e99c45464f2ba57bee2ad08c919a52bbf852739e96947fbb4358c0d964a",
     ),
     (
         "birefnet-general-lite",
         "BiRefNet lite (1024 px)",
         ("birefnet-general-lite.onnx",),
         70,
+        "BiRefNet-general-bb_swin_v1_tiny-epoch_232.onnx",
+        "5600024376f572a557870a5eb0afb1e5961636bef4e1e22132025467d0f03333",
     ),
-    ("u2net", "U²-Net (320 px)", ("u2net.onnx",), 50),
-    ("silueta", "Silueta, a small U²-Net (320 px)", ("silueta.onnx",), 40),
-    ("u2netp", "U²-Netp (320 px), fast", ("u2netp.onnx",), 30),
+    ("u2net", "U²-Net (320 px)", ("u2net.onnx",), 50, None, None),
+    ("silueta", "Silueta, a small U²-Net (320 px)", ("silueta.onnx",), 40, None, None),
+    (
+        "u2netp",
+        "U²-Netp (320 px), fast",
+        ("u2netp.onnx",),
+        30,
+        "u2netp.onnx",
+        "309c8469258dda742793dce0ebea8e6dd393174f89934733ecc8b14c76f4ddd8",
+    ),
 ]
-for _name, _summary, _files, _rank in _ONNX_MODELS:
+for _name, _summary, _files, _rank, _remote, _sha in _ONNX_MODELS:
     SEGMENTERS.register(_name)(
-        BackendEntry(_name, _summary, _onnx_loader(_name), file_names=_files, rank=_rank)
+        BackendEntry(
+            _name,
+            _summary,
+            _onnx_loader(_name),
+            file_names=_files,
+            rank=_rank,
+            url=_RELEASES + _remote if _remote else None,
+            sha256=_sha,
+        )
     )
 
 

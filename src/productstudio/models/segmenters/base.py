@@ -41,7 +41,6 @@ def mask_confidence(prob: Mask) -> tuple[float, list[str]]:
     pieces, or when many pixels sit in the undecided middle of the range.
     """
     notes: list[str] = []
-    h, w = prob.shape
     fg = prob > 0.5
     frac = float(fg.mean())
     if frac < 0.002:

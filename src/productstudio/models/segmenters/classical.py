@@ -122,7 +122,7 @@ class ClassicalSegmenter(Segmenter):
         bgd = np.zeros((1, 65), np.float64)
         fgd = np.zeros((1, 65), np.float64)
         try:
-            cv2.grabCut(
+            cv2.grabCut(  # type: ignore[call-overload]
                 cv2.cvtColor(small, cv2.COLOR_RGB2BGR),
                 gc,
                 None,
@@ -135,9 +135,7 @@ class ClassicalSegmenter(Segmenter):
         except cv2.error:  # degenerate colour models (e.g. one flat colour)
             fg = fg0
         fg = self._clean(fg)
-        self._last_stats["separation"] = (
-            float(np.median(dist[fg]) / thr) if fg.any() else 0.0
-        )
+        self._last_stats["separation"] = float(np.median(dist[fg]) / thr) if fg.any() else 0.0
         self._last_stats["border_fg"] = float(fg[border].mean())
         soft = cv2.GaussianBlur(fg.astype(np.float32), (3, 3), 0)
         if (w, h) != (w0, h0):
@@ -158,7 +156,6 @@ class ClassicalSegmenter(Segmenter):
         inv = (~fg).astype(np.uint8)
         n, labels, stats, _ = cv2.connectedComponentsWithStats(inv, connectivity=4)
         if n > 1:
-            h, w = fg.shape
             touches = np.zeros(n, bool)
             for edge in (labels[0], labels[-1], labels[:, 0], labels[:, -1]):
                 touches[np.unique(edge)] = True

@@ -80,7 +80,7 @@ class OnnxSegmenter(Segmenter):
     def preprocess(self, rgb: RGBImage) -> np.ndarray:
         s = self.spec
         interp = cv2.INTER_AREA if max(rgb.shape[:2]) > s.size else cv2.INTER_CUBIC
-        x = cv2.resize(rgb, (s.size, s.size), interpolation=interp).astype(np.float32)
+        x: np.ndarray = cv2.resize(rgb, (s.size, s.size), interpolation=interp).astype(np.float32)
         if s.scale is Scale.MAX:
             x /= max(float(x.max()), 1e-6)
         else:
@@ -90,10 +90,10 @@ class OnnxSegmenter(Segmenter):
 
     def predict(self, rgb: RGBImage) -> Mask:
         out = self.session.run([self.output_name], {self.input_name: self.preprocess(rgb)})[0]
-        pred = np.asarray(out, np.float32).reshape(out.shape[-2], out.shape[-1])
+        pred: np.ndarray = np.asarray(out, np.float32).reshape(out.shape[-2], out.shape[-1])
         act = self.spec.activation
         if act is Activation.SIGMOID:
-            pred = 1.0 / (1.0 + np.exp(-pred))
+            pred = (1.0 / (1.0 + np.exp(-pred))).astype(np.float32)
         elif act is Activation.MINMAX:
             lo, hi = float(pred.min()), float(pred.max())
             pred = (pred - lo) / max(hi - lo, 1e-6)
