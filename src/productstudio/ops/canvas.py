@@ -18,6 +18,23 @@ class Align(StrEnum):
     CENTER = "center"
     BOTTOM = "bottom"
     TOP = "top"
+    BASELINE = "baseline"  # the product's bottom sits on ``CanvasParams.baseline`` (shared line)
+
+
+class MarginUnit(StrEnum):
+    """Unit of ``CanvasParams.margin``."""
+
+    PX = "px"
+    PERCENT = "percent"  # of the canvas width (left/right) or height (top/bottom)
+
+
+class MinSize(StrEnum):
+    """What to do when the product would have to be enlarged (source smaller than needed)."""
+
+    IGNORE = "ignore"  # enlarge silently (Lanczos)
+    WARN = "warn"  # enlarge and report it (``LayoutPlan.warnings``)
+    ERROR = "error"  # refuse: raise InvalidParamsError
+    UPSCALE = "upscale"  # enlarge with a learned upscaler when one is registered (recipe step)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +49,15 @@ class CanvasParams:
         alpha_threshold: alpha (0..255) at or below which a pixel does not count for the
             bounding box (ignores faint halos and noise).
         max_upscale: never enlarge the product more than this factor (None = no limit).
+        margin: (top, right, bottom, left) space kept free, in ``margin_unit``; the product is
+            fitted (with ``fill``) inside what is left.
+        margin_unit: px or percent.
+        aspect: width / height; when set, the canvas height is ``round(width / aspect)``
+            (e.g. Zalando 1:1.44 → ``aspect=1/1.44``), overriding ``height``.
+        baseline: for ``Align.BASELINE``, the row of the product's bottom as a fraction of
+            the canvas height (a shared line across a catalogue).
+        min_size: policy when the product must be enlarged by more than ``upscale_tolerance``.
+        upscale_tolerance: enlargement factor accepted without triggering ``min_size``.
     """
 
     width: int = 2000
@@ -40,6 +66,32 @@ class CanvasParams:
     align: Align = Align.CENTER
     alpha_threshold: int = 8
     max_upscale: float | None = None
+    margin: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+    margin_unit: MarginUnit = MarginUnit.PX
+    aspect: float | None = None
+    baseline: float = 0.925
+    min_size: MinSize = MinSize.IGNORE
+    upscale_tolerance: float = 1.0
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """The canvas (width, height), after ``aspect``."""
+        if self.aspect is None:
+            return self.width, self.height
+        return self.width, max(1, round(self.width / self.aspect))
+
+    def margins_px(self) -> tuple[int, int, int, int]:
+        """(top, right, bottom, left) margins in px."""
+        w, h = self.size
+        t, r, b, left = self.margin
+        if self.margin_unit is MarginUnit.PERCENT:
+            return (
+                round(t * h / 100),
+                round(r * w / 100),
+                round(b * h / 100),
+                round(left * w / 100),
+            )
+        return round(t), round(r), round(b), round(left)
 
     def __post_init__(self) -> None:
         if not (1 <= self.width <= 30000 and 1 <= self.height <= 30000):
@@ -87,6 +139,101 @@ def resize_rgba(image: RGBAImage, width: int, height: int) -> RGBAImage:
     return np.clip(np.rint(out * 255.0), 0, 255).astype(np.uint8)
 
 
+@dataclass(frozen=True, slots=True)
+class LayoutPlan:
+    """Where :func:`layout` puts the product.
+
+    Attributes:
+        box: the product's alpha bounding box in the input (x0, y0, x1, y1).
+        scale: enlargement (> 1) or reduction (< 1) applied to the product.
+        size: the scaled product's (width, height) in px.
+        offset: its top-left corner (x, y) on the canvas.
+        canvas: the canvas (width, height).
+        warnings: remarks for the user (enlargement beyond tolerance with ``MinSize.WARN``).
+    """
+
+    box: tuple[int, int, int, int]
+    scale: float
+    size: tuple[int, int]
+    offset: tuple[int, int]
+    canvas: tuple[int, int]
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def upscaled(self) -> bool:
+        return self.scale > 1.0
+
+
+def plan_layout(
+    image: RGBAImage, params: CanvasParams | None = None, *, scale: float | None = None
+) -> LayoutPlan:
+    """Compute :func:`layout`'s placement without moving pixels.
+
+    Args:
+        image: (H, W, 4) uint8 RGBA cut-out.
+        params: canvas geometry.
+        scale: force this product scale (catalogue consistency) instead of ``fill``; the
+            product is still shrunk if it would not fit inside the margins.
+
+    Raises:
+        InvalidParamsError: empty alpha, or ``MinSize.ERROR`` and the product needs enlarging.
+    """
+    p = params or CanvasParams()
+    check_image(image, channels=(4,))
+    box = alpha_bbox(to_uint8(image), p.alpha_threshold)
+    if box is None:
+        raise InvalidParamsError(
+            "the cut-out has no visible product (alpha is empty): the segmenter found nothing. "
+            "Try another --model, or check the photo."
+        )
+    x0, y0, x1, y1 = box
+    bw, bh = x1 - x0, y1 - y0
+    cw, ch = p.size
+    mt, mr, mb, ml = p.margins_px()
+    aw, ah = cw - ml - mr, ch - mt - mb
+    fit = min(aw / bw, ah / bh)
+    s = min(p.fill * aw / bw, p.fill * ah / bh) if scale is None else min(scale, fit)
+    if p.max_upscale is not None:
+        s = min(s, p.max_upscale)
+    warnings: list[str] = []
+    if s > p.upscale_tolerance and p.min_size is not MinSize.IGNORE:
+        msg = (
+            f"the product is {bw}x{bh} px and must be enlarged {s:.2f}x to fill the canvas: "
+            "use a larger photo"
+        )
+        if p.min_size is MinSize.ERROR:
+            raise InvalidParamsError(msg + " (or set min_size to warn/upscale)")
+        warnings.append(msg)
+    nw = max(1, min(aw, round(bw * s)))
+    nh = max(1, min(ah, round(bh * s)))
+    ox = ml + (aw - nw) // 2
+    if p.align is Align.CENTER:
+        oy = mt + (ah - nh) // 2
+    elif p.align is Align.BOTTOM:
+        oy = mt + ah - nh - round((ah - p.fill * ah) / 2)
+    elif p.align is Align.TOP:
+        oy = mt + round((ah - p.fill * ah) / 2)
+    else:
+        oy = round(p.baseline * ch) - nh
+    oy = int(np.clip(oy, mt, mt + ah - nh))
+    return LayoutPlan(box, float(s), (nw, nh), (int(ox), oy), (cw, ch), tuple(warnings))
+
+
+def place(image: RGBAImage, plan: LayoutPlan) -> RGBAImage:
+    """Apply a :class:`LayoutPlan`: crop, scale and paste the product on a transparent canvas."""
+    check_image(image, channels=(4,))
+    img = to_uint8(image)
+    x0, y0, x1, y1 = plan.box
+    crop = img[y0:y1, x0:x1]
+    nw, nh = plan.size
+    scaled = crop.copy() if (nw, nh) == (x1 - x0, y1 - y0) else resize_rgba(crop, nw, nh)
+    cw, ch = plan.canvas
+    canvas = np.zeros((ch, cw, 4), np.uint8)
+    ox, oy = plan.offset
+    canvas[oy : oy + nh, ox : ox + nw] = scaled
+    return canvas
+
+
 def layout(image: RGBAImage, params: CanvasParams | None = None) -> RGBAImage:
     """Crop the product to its alpha bounding box, scale it and place it on a transparent canvas.
 
@@ -107,32 +254,4 @@ def layout(image: RGBAImage, params: CanvasParams | None = None) -> RGBAImage:
         >>> alpha_bbox(out)
         (8, 9, 12, 11)
     """
-    p = params or CanvasParams()
-    check_image(image, channels=(4,))
-    img = to_uint8(image)
-    box = alpha_bbox(img, p.alpha_threshold)
-    if box is None:
-        raise InvalidParamsError(
-            "the cut-out has no visible product (alpha is empty): the segmenter found nothing. "
-            "Try another --model, or check the photo."
-        )
-    x0, y0, x1, y1 = box
-    crop = img[y0:y1, x0:x1]
-    bw, bh = x1 - x0, y1 - y0
-    s = min(p.fill * p.width / bw, p.fill * p.height / bh)
-    if p.max_upscale is not None:
-        s = min(s, p.max_upscale)
-    nw = max(1, min(p.width, round(bw * s)))
-    nh = max(1, min(p.height, round(bh * s)))
-    scaled = crop.copy() if (nw, nh) == (bw, bh) else resize_rgba(crop, nw, nh)
-    canvas = np.zeros((p.height, p.width, 4), np.uint8)
-    ox = (p.width - nw) // 2
-    if p.align is Align.CENTER:
-        oy = (p.height - nh) // 2
-    elif p.align is Align.BOTTOM:
-        oy = p.height - nh - round((p.height - p.fill * p.height) / 2)
-    else:
-        oy = round((p.height - p.fill * p.height) / 2)
-    oy = int(np.clip(oy, 0, p.height - nh))
-    canvas[oy : oy + nh, ox : ox + nw] = scaled
-    return canvas
+    return place(image, plan_layout(image, params))
