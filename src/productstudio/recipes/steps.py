@@ -22,7 +22,7 @@ which forbids unknown keys, so a typo in YAML is an error that names the line an
 
     class RecolorStep(StepParams):
         color: str = Field(..., description="target colour, hex or CSS name")
-        strength: float = Field(1.0, ge=0.0, le=1.0)
+        strength: float = Field(default=1.0, ge=0.0, le=1.0)
 
     @register_step("recolor", RecolorStep, summary="Recolour the product to a target colour")
     def recolor_step(ctx: StepContext, image: np.ndarray, params: RecolorStep) -> np.ndarray:
@@ -64,6 +64,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import numpy as np
@@ -117,9 +118,9 @@ class EncodeSettings(StepParams):
     """
 
     format: OutputFormat = OutputFormat.JPEG
-    quality: int = Field(92, ge=1, le=100)
-    max_bytes: int | None = Field(None, gt=0)
-    min_quality: int = Field(70, ge=1, le=100)
+    quality: int = Field(default=92, ge=1, le=100)
+    max_bytes: int | None = Field(default=None, gt=0)
+    min_quality: int = Field(default=70, ge=1, le=100)
     background: str = "#ffffff"
 
 
@@ -136,6 +137,12 @@ class StepContext:
         product: the latest RGBA product layer (set by cutout/canvas steps).
         encode: output settings (set by the ``output`` step; ``None`` = caller's default).
         notes: warnings collected during the run, for the user.
+        base_dir: folder that relative paths in step params are resolved against (the
+            recipe file's folder; ``None`` = the working directory).
+        source_mask: the product's soft mask at the *original* photo's size (set by the
+            cutout step; used e.g. by the bokeh background).
+        background: the opaque background picture (H, W, 3) at canvas size, set by the
+            background step so that a later shadow step can darken it under the product.
     """
 
     source: str | None = None
@@ -146,6 +153,9 @@ class StepContext:
     product: RGBAImage | None = None
     encode: EncodeSettings | None = None
     notes: list[str] = field(default_factory=list)
+    base_dir: Path | None = None
+    source_mask: Mask | None = None
+    background: np.ndarray | None = None
     _segmenter: Segmenter | None = None
     _resources: dict[str, Any] = field(default_factory=dict)
 
@@ -166,6 +176,13 @@ class StepContext:
         if key not in self._resources:
             self._resources[key] = factory()
         return self._resources[key]
+
+    def resolve_path(self, path: str | Path) -> Path:
+        """``path`` made absolute against :attr:`base_dir` (the recipe's folder)."""
+        p = Path(path).expanduser()
+        if p.is_absolute() or self.base_dir is None:
+            return p
+        return self.base_dir / p
 
     def note(self, text: str) -> None:
         """Record a warning for the user (also logged)."""
