@@ -1,0 +1,92 @@
+"""Inpainters: fill a hole in an image, pixels outside the hole untouched.
+
+Registered backends (``INPAINTERS``), best first for ``--model auto``:
+``lama`` > ``migan`` (ONNX files the user has) > ``exemplar`` (ours, no weights) >
+``telea`` > ``ns`` (OpenCV, no weights). The diffusion inpainter joins from the generation
+issue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from productstudio.models.discovery import AUTO, resolve
+from productstudio.models.inpainters.base import Inpainter, SizeRule, default_margin
+from productstudio.models.inpainters.classical import ClassicalInpainter
+from productstudio.models.inpainters.exemplar import (
+    ExemplarConfig,
+    ExemplarInpainter,
+    exemplar_fill,
+)
+from productstudio.models.inpainters.onnx import OnnxInpainter
+from productstudio.models.registry import BackendEntry, Registry
+from productstudio.ops.inpaint import InpaintMethod
+
+INPAINTERS: Registry[BackendEntry[Inpainter]] = Registry("inpainter")
+
+
+def _onnx(name: str) -> Callable[[Path | None], Inpainter]:
+    def load(path: Path | None) -> Inpainter:
+        assert path is not None
+        return OnnxInpainter(name, path)
+
+    return load
+
+
+_ENTRIES: list[BackendEntry[Inpainter]] = [
+    BackendEntry(
+        "lama",
+        "LaMa (ONNX, 512 px), big masks and textures",
+        _onnx("lama"),
+        file_names=("lama_fp32.onnx", "lama.onnx", "big-lama.onnx", "lama_large_512px.onnx"),
+        rank=90,
+    ),
+    BackendEntry(
+        "migan",
+        "MI-GAN (ONNX pipeline, 512 px), fast",
+        _onnx("migan"),
+        file_names=("migan_pipeline_v2.onnx", "migan.onnx", "migan_512_places2.onnx"),
+        rank=80,
+    ),
+    BackendEntry(
+        "exemplar",
+        "Multi-scale PatchMatch (ours), no weights",
+        lambda _p: ExemplarInpainter(),
+        rank=20,
+    ),
+    BackendEntry(
+        "telea",
+        "OpenCV Telea fast marching, no weights, fastest",
+        lambda _p: ClassicalInpainter(InpaintMethod.TELEA),
+        rank=10,
+    ),
+    BackendEntry(
+        "ns",
+        "OpenCV Navier-Stokes, no weights",
+        lambda _p: ClassicalInpainter(InpaintMethod.NS),
+        rank=5,
+    ),
+]
+for _e in _ENTRIES:
+    INPAINTERS.register(_e.name)(_e)
+
+
+def load_inpainter(choice: str | Path = AUTO) -> Inpainter:
+    """A ready inpainter for ``--model``: a registry name, ``auto`` or a path to an .onnx file."""
+    entry, path = resolve(INPAINTERS, choice)
+    return entry.load(path)
+
+
+__all__ = [
+    "INPAINTERS",
+    "ClassicalInpainter",
+    "ExemplarConfig",
+    "ExemplarInpainter",
+    "Inpainter",
+    "OnnxInpainter",
+    "SizeRule",
+    "default_margin",
+    "exemplar_fill",
+    "load_inpainter",
+]
