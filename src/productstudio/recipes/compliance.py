@@ -283,7 +283,10 @@ def _check_background(m: _Measure, r: BackgroundRule) -> RuleResult:
     elif not ok:
         msg = f"{1 - share:.2%} of the background is not exactly {r.color}"
     else:
-        msg = f"{n_off} px deviate by more than {r.max_deviation} (stray marks, or product parts the mask missed)"
+        msg = (
+            f"{n_off} px deviate by more than {r.max_deviation} "
+            "(stray marks, or product parts the mask missed)"
+        )
     return _res("background", r, st, f"{share:.2%} exact, worst deviation {worst}", limit, msg)
 
 
