@@ -1,0 +1,152 @@
+"""Marketplace commands: ``check`` (compliance report) and ``recipe validate|show|list``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from productstudio.cli.app import app, err, handle_errors, out
+from productstudio.recipes import StepContext, list_presets, load_recipe, step_names
+from productstudio.recipes.compliance import ComplianceReport, Status, check_file
+from productstudio.recipes.steps import get_step
+
+_STYLE = {Status.PASS: "green", Status.WARN: "yellow", Status.FAIL: "bold red", Status.SKIP: "dim"}
+
+
+def _table(report: ComplianceReport) -> Table:
+    t = Table(
+        title=f"{report.file} — {report.preset or 'rules'}: {report.verdict.value.upper()}",
+        title_justify="left",
+    )
+    for col in ("rule", "status", "measured", "limit", "note"):
+        t.add_column(col, overflow="fold")
+    for r in report.results:
+        note = r.message
+        if not r.confirmed:
+            note = (note + " " if note else "") + "[unconfirmed]"
+        t.add_row(
+            r.rule,
+            f"[{_STYLE[r.status]}]{r.status.value}[/]",
+            r.measured,
+            r.limit,
+            note,
+        )
+    return t
+
+
+@app.command("check")
+@handle_errors
+def check_cmd(
+    images: list[Path] = typer.Argument(..., help="Image files to check.", exists=False),
+    preset: str = typer.Option(
+        "amazon-main", "--preset", "-p", help="Preset name or recipe .yaml whose rules apply."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON report on stdout."),
+    fix: bool = typer.Option(
+        False, "--fix", help="Write a corrected image through the preset's recipe (needs -o)."
+    ),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Folder for --fix results."),
+    model: str = typer.Option("auto", "--model", "-m", help="Segmenter for the product mask."),
+) -> None:
+    """Check images against a marketplace's rules: pass/warn/fail per rule, exit 1 on any fail."""
+    if fix and output is None:
+        raise typer.BadParameter("--fix needs -o/--output DIR", param_hint="--output")
+    recipe = load_recipe(preset)
+    from productstudio.models.segmenters import load_segmenter
+
+    segmenter: Any = None
+    if not all(_has_alpha(p) for p in images):
+        segmenter = load_segmenter(model)
+    reports: list[dict[str, Any]] = []
+    any_fail = False
+    for path in images:
+        rep = check_file(path, recipe.rules, segmenter=segmenter, preset=recipe.name)
+        entry = rep.to_dict()
+        if fix and rep.failed:
+            assert output is not None
+            ctx = StepContext(segmenter_choice=model)
+            if segmenter is not None:
+                ctx.set_segmenter(segmenter)
+            res = recipe.apply(path, ctx)
+            dest = output / (path.stem + res.suffix)
+            res.save(dest)
+            fixed = check_file(dest, recipe.rules, segmenter=segmenter, preset=recipe.name)
+            entry["fixed"] = {"path": str(dest), "notes": res.notes, **fixed.to_dict()}
+            if not as_json:
+                out.print(_table(rep))
+                out.print(f"fixed → {dest}", highlight=False)
+                out.print(_table(fixed))
+            any_fail = any_fail or fixed.failed
+        else:
+            any_fail = any_fail or rep.failed
+            if not as_json:
+                out.print(_table(rep))
+        reports.append(entry)
+    if as_json:
+        out.print_json(json.dumps(reports if len(reports) > 1 else reports[0]))
+    if any_fail:
+        raise typer.Exit(1)
+
+
+def _has_alpha(path: Path) -> bool:
+    from PIL import Image as PILImage
+
+    try:
+        with PILImage.open(path) as im:
+            return "A" in im.getbands() or "transparency" in im.info
+    except OSError:
+        return False
+
+
+recipe_app = typer.Typer(help="Validate, show and list recipes and presets.", no_args_is_help=True)
+app.add_typer(recipe_app, name="recipe")
+
+
+@recipe_app.command("validate")
+@handle_errors
+def recipe_validate(
+    recipes: list[str] = typer.Argument(..., help="Recipe .yaml files or preset names."),
+) -> None:
+    """Check recipe files: errors name the file, line and key (exit 2 on the first error)."""
+    for item in recipes:
+        r = load_recipe(item)
+        out.print(
+            f"{item}: ok ({len(r.steps)} steps, {len(r.rules.active())} rules)", highlight=False
+        )
+
+
+@recipe_app.command("show")
+@handle_errors
+def recipe_show(name: str = typer.Argument(..., help="Preset name or recipe .yaml.")) -> None:
+    """Print a recipe with every default filled in (YAML)."""
+    out.print(load_recipe(name).to_yaml(), highlight=False, markup=False)
+
+
+@recipe_app.command("list")
+@handle_errors
+def recipe_list() -> None:
+    """List the shipped presets and the registered steps."""
+    t = Table(title="presets")
+    for col in ("name", "marketplace", "size", "rules", "unconfirmed"):
+        t.add_column(col)
+    for n in list_presets():
+        r = load_recipe(n)
+        size = "-"
+        for st in r.steps:
+            if st.name == "canvas":
+                size = "{}x{}".format(*st.params.op().size)  # type: ignore[attr-defined]
+        rules = r.rules.active()
+        unconf = sum(1 for _, rule in rules if not rule.confirmed)
+        t.add_row(n, r.marketplace or "", size, str(len(rules)), str(unconf))
+    out.print(t)
+    steps = Table(title="steps")
+    steps.add_column("step")
+    steps.add_column("summary")
+    for n in step_names():
+        steps.add_row(n, get_step(n).summary)
+    out.print(steps)
+    err.print("use `productstudio recipe show NAME` for the full recipe", highlight=False)
