@@ -1,0 +1,384 @@
+"""Text boxes → masks, and telling overlaid text/watermarks from text printed on the product.
+
+A detector (``productstudio.models.text``) finds text as quadrilaterals (:class:`TextBox`).
+This module decides which of them were **overlaid** on the photo (price stickers drawn in
+software, "SALE" banners, watermarks, repeated logo tiles: remove by default) and which are
+**printed** on the product (packaging, labels: keep by default), and turns boxes into masks.
+
+Evidence for an overlay (each adds to ``overlay_score``; ``>= 0.5`` means overlay):
+
+* **placement**: the box sits in a corner band, or spans a top/bottom banner;
+* **uniform colour**: the stroke pixels are one flat, rendered colour;
+* **semi-transparency**: the strokes let the texture behind them show through
+  (stroke = a·colour + (1-a)·background with 0 < a < 1);
+* **crossing the product edge**: part of the box is on the product and part is not;
+* **repeated tiles**: three or more boxes of the same size or text (tiled watermarks).
+
+Evidence for printed text (subtracts): fully inside the product, or rotated/skewed with the
+packaging.
+
+Example:
+    >>> import numpy as np
+    >>> b = TextBox.from_rect(2, 3, 10, 4)
+    >>> b.bbox
+    (2, 3, 10, 4)
+    >>> int(text_mask((12, 16), [b], dilate=0).sum())
+    40
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from productstudio.errors import InvalidParamsError
+from productstudio.imaging.types import Image, Mask, as_mask, check_image, to_uint8
+
+
+class TextKind(StrEnum):
+    """What a piece of text is."""
+
+    OVERLAY = "overlay"  # drawn over the photo: watermark, banner, sticker
+    PRINTED = "printed"  # part of the product (packaging, label)
+
+
+class TextSelect(StrEnum):
+    """Which text :func:`select_boxes` keeps for removal."""
+
+    OVERLAY = "overlay"  # the default: remove overlays, keep packaging text
+    ALL = "all"
+    PRINTED = "printed"
+
+
+@dataclass(frozen=True, slots=True)
+class TextBox:
+    """One detected piece of text.
+
+    Attributes:
+        points: the four corners ``((x, y), ...)`` clockwise from top-left, in px.
+        score: detection confidence 0..1.
+        text: recognised text ('' when recognition was off).
+        text_score: recognition confidence 0..1.
+    """
+
+    points: tuple[tuple[float, float], ...]
+    score: float = 1.0
+    text: str = ""
+    text_score: float = 0.0
+
+    def __post_init__(self) -> None:
+        if len(self.points) < 3:
+            raise InvalidParamsError(f"a text box needs at least 3 points, got {len(self.points)}")
+
+    @classmethod
+    def from_rect(cls, x: float, y: float, w: float, h: float, **kw: object) -> TextBox:
+        """An axis-aligned box from ``x, y, w, h``."""
+        pts = ((x, y), (x + w, y), (x + w, y + h), (x, y + h))
+        return cls(points=pts, **kw)  # type: ignore[arg-type]
+
+    @property
+    def bbox(self) -> tuple[int, int, int, int]:
+        """Integer ``(x, y, w, h)`` that contains the box."""
+        a = np.asarray(self.points, np.float64)
+        x0, y0 = np.floor(a.min(axis=0))
+        x1, y1 = np.ceil(a.max(axis=0))
+        return int(x0), int(y0), int(x1 - x0), int(y1 - y0)
+
+    @property
+    def angle(self) -> float:
+        """Rotation of the top edge in degrees (0 = horizontal)."""
+        (x0, y0), (x1, y1) = self.points[0], self.points[1]
+        return float(np.degrees(np.arctan2(y1 - y0, x1 - x0)))
+
+    def polygon(self) -> NDArray[np.int32]:
+        return np.rint(np.asarray(self.points, np.float64)).astype(np.int32)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "points": [[round(x, 1), round(y, 1)] for x, y in self.points],
+            "bbox": list(self.bbox),
+            "score": round(self.score, 4),
+            "text": self.text,
+            "text_score": round(self.text_score, 4),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class TextVerdict:
+    """A box, what it is, and why."""
+
+    box: TextBox
+    kind: TextKind
+    overlay_score: float
+    reasons: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, object]:
+        d = self.box.to_dict()
+        d.update(kind=self.kind.value, overlay_score=round(self.overlay_score, 3))
+        d["reasons"] = list(self.reasons)
+        return d
+
+
+@dataclass(frozen=True, slots=True)
+class ClassifyParams:
+    """Weights and thresholds of :func:`classify_text` (the defaults are calibrated on
+    ``benchmarks/text_removal.py``).
+
+    Attributes:
+        threshold: ``overlay_score`` at or above which a box is an overlay.
+        edge_band: width of the corner/banner band, as a fraction of the image side.
+    """
+
+    threshold: float = 0.5
+    edge_band: float = 0.12
+    w_corner: float = 0.35
+    w_banner: float = 0.45
+    w_uniform: float = 0.25
+    w_semi: float = 0.6
+    w_cross: float = 0.6
+    w_repeat: float = 0.6
+    w_inside: float = 0.3
+    w_rotated: float = 0.3
+    uniform_std: float = 3.0  # ΔE-like std of stroke colour below which it is "flat"
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.edge_band < 0.5:
+            raise InvalidParamsError("ClassifyParams.edge_band must be in (0, 0.5)")
+
+
+def text_mask(shape: tuple[int, int], boxes: Sequence[TextBox], *, dilate: int = 2) -> Mask:
+    """A float32 (H, W) mask that is 1 inside every box polygon, grown by ``dilate`` px."""
+    h, w = shape
+    m = np.zeros((h, w), np.uint8)
+    for b in boxes:
+        cv2.fillPoly(m, [b.polygon()], 1)
+    if dilate > 0 and m.any():
+        k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * dilate + 1, 2 * dilate + 1))
+        m = cv2.dilate(m, k)
+    return m.astype(np.float32)
+
+
+def _box_region(shape: tuple[int, int], box: TextBox, pad: int) -> tuple[int, int, int, int]:
+    x, y, w, h = box.bbox
+    H, W = shape
+    return max(0, y - pad), min(H, y + h + pad), max(0, x - pad), min(W, x + w + pad)
+
+
+def stroke_mask(image: Image, box: TextBox, *, dilate: int = 2) -> NDArray[np.bool_]:
+    """The text's own pixels inside ``box`` (full-image bool mask), grown by ``dilate`` px.
+
+    Pixels are split into two colour clusters (k-means in Lab); the stroke cluster is the one
+    that is rarer on the box's outline. A hole this tight inpaints much better than the box.
+    """
+    check_image(image)
+    rgb = to_uint8(image)[..., :3]
+    H, W = rgb.shape[:2]
+    y0, y1, x0, x1 = _box_region((H, W), box, 2)
+    out = np.zeros((H, W), bool)
+    if y1 - y0 < 3 or x1 - x0 < 3:
+        return out
+    poly = np.zeros((H, W), np.uint8)
+    cv2.fillPoly(poly, [box.polygon()], 1)
+    inside = poly[y0:y1, x0:x1].astype(bool)
+    if inside.sum() < 6:
+        return out
+    lab = cv2.cvtColor(rgb[y0:y1, x0:x1], cv2.COLOR_RGB2Lab).astype(np.float32)
+    data = lab[inside]
+    crit = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 0.5)
+    cv2.setRNGSeed(0)
+    _c, labels, _centers = cv2.kmeans(
+        data,
+        2,
+        None,  # type: ignore[call-overload]
+        crit,
+        2,
+        cv2.KMEANS_PP_CENTERS,
+    )
+    lab_map = np.full(inside.shape, -1, np.int32)
+    lab_map[inside] = labels.ravel()
+    ring = inside & ~cv2.erode(inside.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    ring_labels = lab_map[ring]
+    frac1 = float((ring_labels == 1).mean()) if ring_labels.size else 0.5
+    stroke_label = 1 if frac1 < 0.5 else 0
+    s = (lab_map == stroke_label).astype(np.uint8)
+    if dilate > 0:
+        k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * dilate + 1, 2 * dilate + 1))
+        s = cv2.dilate(s, k)
+    out[y0:y1, x0:x1] = s.astype(bool)
+    return out
+
+
+def _semi_transparency(lab: np.ndarray, stroke: np.ndarray, around: np.ndarray) -> float:
+    """How well strokes fit stroke = a·c + (1-a)·background with 0.1 < a < 0.9 (0..1).
+
+    The background behind the strokes is estimated by inpainting them from the surround.
+    """
+    if stroke.sum() < 12 or around.sum() < 12:
+        return 0.0
+    core = cv2.erode(stroke.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    if core.sum() < 8:
+        core = stroke
+    l8 = np.clip(lab[..., 0] * 2.55, 0, 255).astype(np.uint8)
+    bg = cv2.inpaint(l8, stroke.astype(np.uint8) * 255, 3, cv2.INPAINT_TELEA).astype(np.float32)
+    s = lab[..., 0][core] * 2.55
+    b = bg[core]
+    if float(b.std()) < 6.0:  # flat background: transparency is not observable
+        return 0.0
+    A = np.stack([b, np.ones_like(b)], axis=1)
+    coef, *_ = np.linalg.lstsq(A, s, rcond=None)
+    slope = float(coef[0])
+    pred = A @ coef
+    r2 = 1.0 - float(((s - pred) ** 2).sum()) / max(float(((s - s.mean()) ** 2).sum()), 1e-6)
+    if 0.12 < slope < 0.9 and r2 > 0.3:
+        return float(min(1.0, r2 * 1.3))
+    return 0.0
+
+
+def _repeats(boxes: Sequence[TextBox]) -> list[int]:
+    """For each box, how many other boxes look like tiles of the same watermark."""
+    n = len(boxes)
+    counts = [0] * n
+    sizes = [b.bbox[2:] for b in boxes]
+    texts = ["".join(ch for ch in b.text.lower() if ch.isalnum()) for b in boxes]
+    for i in range(n):
+        for j in range(n):
+            if i == j:
+                continue
+            wi, hi = sizes[i]
+            wj, hj = sizes[j]
+            same_size = abs(wi - wj) <= 0.12 * max(wi, wj) and abs(hi - hj) <= 0.15 * max(hi, hj)
+            same_text = bool(texts[i]) and len(texts[i]) >= 3 and texts[i] == texts[j]
+            if same_text or (same_size and (not texts[i] or not texts[j] or texts[i] == texts[j])):
+                counts[i] += 1
+    return counts
+
+
+def classify_text(
+    image: Image,
+    boxes: Sequence[TextBox],
+    product_mask: np.ndarray | None = None,
+    params: ClassifyParams | None = None,
+) -> list[TextVerdict]:
+    """Decide for each box whether it is overlaid or printed; see the module docstring.
+
+    Args:
+        image: (H, W, 3|4) uint8/uint16 (alpha, if any, is the product mask when none is given).
+        boxes: detections.
+        product_mask: optional (H, W) mask of the product.
+
+    Returns:
+        One :class:`TextVerdict` per box, in order.
+    """
+    p = params or ClassifyParams()
+    check_image(image)
+    H, W = image.shape[:2]
+    rgb = to_uint8(image)[..., :3]
+    pm: np.ndarray | None = None
+    if product_mask is not None:
+        pm = as_mask(product_mask, shape=(H, W), name="product_mask") >= 0.5
+    elif image.shape[2] == 4 and (image[..., 3] < 250).any():
+        pm = as_mask(image[..., 3]) >= 0.5
+    lab_full = cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab).astype(np.float32)
+    lab_full[..., 0] *= 100.0 / 255.0
+    lab_full[..., 1:] -= 128.0
+    reps = _repeats(boxes)
+    band_x, band_y = p.edge_band * W, p.edge_band * H
+    out: list[TextVerdict] = []
+    for i, b in enumerate(boxes):
+        score = 0.0
+        why: list[str] = []
+        x, y, w, h = b.bbox
+        near_l, near_r = x <= band_x, x + w >= W - band_x
+        near_t, near_b = y <= band_y, y + h >= H - band_y
+        if (near_l or near_r) and (near_t or near_b) and w < 0.6 * W:
+            score += p.w_corner
+            why.append("placed in a corner")
+        if (near_t or near_b) and w >= 0.5 * W:
+            score += p.w_banner
+            why.append("spans a top/bottom banner")
+        stroke = stroke_mask(rgb, b, dilate=0)
+        if int(stroke.sum()) >= 8:
+            core = cv2.erode(stroke.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+            vals = lab_full[core] if core.sum() >= 8 else lab_full[stroke]
+            std = float(np.sqrt(vals.var(axis=0).sum()))
+            if std < p.uniform_std:
+                score += p.w_uniform
+                why.append(f"flat rendered colour (std {std:.1f})")
+            y0, y1, x0, x1 = _box_region((H, W), b, max(4, h // 2))
+            sub_stroke = stroke[y0:y1, x0:x1]
+            dil = cv2.dilate(sub_stroke.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+            semi = _semi_transparency(lab_full[y0:y1, x0:x1], sub_stroke, dil & ~sub_stroke)
+            if semi > 0:
+                score += p.w_semi * semi
+                why.append("semi-transparent (background shows through)")
+        if pm is not None:
+            poly = np.zeros((H, W), np.uint8)
+            cv2.fillPoly(poly, [b.polygon()], 1)
+            inside = poly.astype(bool)
+            frac = float(pm[inside].mean()) if inside.any() else 0.0
+            if 0.15 < frac < 0.85:
+                score += p.w_cross
+                why.append(f"crosses the product edge ({frac:.0%} on the product)")
+            elif frac >= 0.97:
+                score -= p.w_inside
+                why.append("inside the product")
+        if reps[i] >= 2:
+            score += p.w_repeat
+            why.append(f"repeated tile ({reps[i] + 1} alike)")
+        ang = abs(b.angle)
+        ang = min(ang, abs(180 - ang))
+        if ang > 3.0:
+            score -= p.w_rotated
+            why.append(f"rotated {ang:.0f}° with the product")
+        kind = TextKind.OVERLAY if score >= p.threshold else TextKind.PRINTED
+        out.append(TextVerdict(b, kind, float(score), tuple(why)))
+    return out
+
+
+def select_boxes(verdicts: Sequence[TextVerdict], which: TextSelect) -> list[TextBox]:
+    """The boxes to remove for ``which``."""
+    sel = TextSelect(which)
+    if sel is TextSelect.ALL:
+        return [v.box for v in verdicts]
+    kind = TextKind.OVERLAY if sel is TextSelect.OVERLAY else TextKind.PRINTED
+    return [v.box for v in verdicts if v.kind is kind]
+
+
+def removal_mask(
+    image: Image, boxes: Sequence[TextBox], *, tight: bool = True, dilate: int = 2
+) -> Mask:
+    """The hole to inpaint for ``boxes``: the strokes only (``tight``) or the whole boxes.
+
+    A tight mask falls back to the whole box when the stroke split finds almost nothing.
+    """
+    check_image(image)
+    H, W = image.shape[:2]
+    if not tight:
+        return text_mask((H, W), boxes, dilate=dilate)
+    m = np.zeros((H, W), bool)
+    for b in boxes:
+        s = stroke_mask(image, b, dilate=dilate)
+        w, h = b.bbox[2:]
+        if s.sum() < 0.05 * max(w * h, 1):
+            s = text_mask((H, W), [b], dilate=dilate) > 0
+        m |= s
+    return m.astype(np.float32)
+
+
+__all__ = [
+    "ClassifyParams",
+    "TextBox",
+    "TextKind",
+    "TextSelect",
+    "TextVerdict",
+    "classify_text",
+    "removal_mask",
+    "select_boxes",
+    "stroke_mask",
+    "text_mask",
+]
