@@ -154,7 +154,7 @@ class ClassifyParams:
 def text_mask(shape: tuple[int, int], boxes: Sequence[TextBox], *, dilate: int = 2) -> Mask:
     """A float32 (H, W) mask that is 1 inside every box polygon, grown by ``dilate`` px."""
     h, w = shape
-    m = np.zeros((h, w), np.uint8)
+    m: np.ndarray = np.zeros((h, w), np.uint8)
     for b in boxes:
         cv2.fillPoly(m, [b.polygon()], 1)
     if dilate > 0 and m.any():
