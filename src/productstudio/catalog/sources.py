@@ -125,10 +125,13 @@ def list_items(
 
     Example:
         >>> import tempfile
-        >>> d = Path(tempfile.mkdtemp())
-        >>> (d / "shoes").mkdir(); _ = (d / "shoes" / "red.JPG").write_bytes(b"")
-        >>> _ = (d / ".DS_Store").write_bytes(b""); _ = (d / "notes.txt").write_text("x")
-        >>> [item.key for item in list_items(d)]
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     d = Path(tmp)
+        ...     (d / "shoes").mkdir()
+        ...     _ = (d / "shoes" / "red.JPG").write_bytes(b"")
+        ...     _ = (d / ".DS_Store").write_bytes(b"")
+        ...     _ = (d / "notes.txt").write_text("x")
+        ...     [item.key for item in list_items(d)]
         ['shoes/red']
     """
     policy = _missing_policy(missing)
