@@ -222,11 +222,21 @@ def make_bokeh(
         weight = 1.0 - fg.astype(np.float32)
     else:
         weight = np.ones((h, w), np.float32)
-    num = cv2.GaussianBlur(rgb * weight[..., None], (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
-    den = cv2.GaussianBlur(weight, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
-    fallback = cv2.GaussianBlur(rgb, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
-    ok = den > 1e-3
-    out = np.where(ok[..., None], num / np.maximum(den, 1e-3)[..., None], fallback)
+    if not weight.any():  # the product fills the photo: nothing else to blur
+        weight = np.ones((h, w), np.float32)
+    out = np.zeros_like(rgb)
+    todo = np.ones((h, w), bool)
+    s = sigma
+    while todo.any():  # holes left by a large product are filled from ever wider blurs
+        num = cv2.GaussianBlur(rgb * weight[..., None], (0, 0), s, borderType=cv2.BORDER_REFLECT)
+        den = cv2.GaussianBlur(weight, (0, 0), s, borderType=cv2.BORDER_REFLECT)
+        ok = todo & (den > 1e-3)
+        out[ok] = num[ok] / den[ok][:, None]
+        todo &= ~ok
+        if s > 4 * max(h, w):
+            out[todo] = rgb[weight > 0].mean(axis=0)
+            break
+        s *= 2
     out8 = np.clip(np.rint(out), 0, 255).astype(np.uint8)
     return fit_image(out8, width, height, Fit.COVER)
 

@@ -108,6 +108,34 @@ class CanvasParams:
             raise InvalidParamsError(
                 f"CanvasParams.max_upscale must be > 0, got {self.max_upscale}"
             )
+        if len(self.margin) != 4 or any(not m >= 0 for m in self.margin):
+            raise InvalidParamsError(
+                "CanvasParams.margin must be 4 values >= 0 (top, right, bottom, left), "
+                f"got {self.margin}"
+            )
+        if self.margin_unit is MarginUnit.PERCENT and any(m >= 50 for m in self.margin):
+            raise InvalidParamsError(
+                f"CanvasParams.margin in percent must be < 50, got {self.margin}"
+            )
+        if self.aspect is not None and not 0.05 <= self.aspect <= 20:
+            raise InvalidParamsError(
+                f"CanvasParams.aspect must be in [0.05, 20], got {self.aspect}"
+            )
+        if not 0.0 < self.baseline <= 1.0:
+            raise InvalidParamsError(
+                f"CanvasParams.baseline must be in (0, 1], got {self.baseline}"
+            )
+        if self.upscale_tolerance < 1.0:
+            raise InvalidParamsError(
+                f"CanvasParams.upscale_tolerance must be >= 1, got {self.upscale_tolerance}"
+            )
+        w, h = self.size
+        t, r, b, left = self.margins_px()
+        if w - r - left < 1 or h - t - b < 1:
+            raise InvalidParamsError(
+                f"CanvasParams.margin {self.margin} {self.margin_unit.value} leaves no room on a "
+                f"{w}x{h} canvas"
+            )
 
 
 def alpha_bbox(image: RGBAImage, threshold: int = 8) -> tuple[int, int, int, int] | None:
