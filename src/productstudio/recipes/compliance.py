@@ -12,7 +12,9 @@ How things are measured:
 * **Background purity**: over the non-product pixels farther than a small band from the product
   (``max(8 px, 0.6 % of the long side)``: JPEG ringing and anti-aliased edges live there), the
   share of pixels exactly equal to the required colour, and the worst per-channel deviation.
-* **Fill**: the product's bounding box over the frame, along its limiting side.
+* **Fill**: the product's bounding box over the frame, along its limiting side; with a
+  background rule, pixels next to the mask that differ from the background colour (soft
+  edges the mask misses) count as product too.
 * **Borders**: all four outermost lines uniform, of one colour, a few px thick, with a different
   picture inside.
 * **JPEG quality**: estimated from the luminance quantisation table against the IJG table.
@@ -290,8 +292,18 @@ def _check_background(m: _Measure, r: BackgroundRule) -> RuleResult:
     return _res("background", r, st, f"{share:.2%} exact, worst deviation {worst}", limit, msg)
 
 
-def _check_fill(m: _Measure, r: FillRule) -> RuleResult:
+def _check_fill(m: _Measure, r: FillRule, bg_color: str | None = None) -> RuleResult:
     fg = m.mask()
+    if bg_color is not None and not m.transparent:
+        # soft, anti-aliased edges the mask misses still occupy the frame: add the pixels
+        # near the product that differ from the background colour
+        col = np.asarray(parse_color(bg_color)[:3], np.int16)
+        h, w = fg.shape
+        rad = max(8, round(0.006 * max(h, w)))
+        k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * rad + 1,) * 2)
+        near = cv2.dilate(fg.astype(np.uint8), k) > 0
+        differs = np.abs(m.rgb.astype(np.int16) - col).max(axis=2) > 8
+        fg = fg | (near & differs)
     ys, xs = np.nonzero(fg)
     lim = " and ".join(
         s
@@ -443,7 +455,11 @@ def _check_text(m: _Measure, r: TextRule) -> RuleResult:
     lim = "allowed" if r.allowed else "none"
     if det is None:
         return _res("text", r, Status.SKIP, "skipped: no text detector installed", lim)
-    found = [d for d in det.detect(m.rgb) if _score(d) >= r.min_score]
+    try:
+        boxes = det.detect(m.rgb)
+    except BackendError as exc:
+        return _res("text", r, Status.SKIP, f"skipped: text detector failed ({exc})", lim)
+    found = [d for d in boxes if _score(d) >= r.min_score]
     ok = r.allowed or not found
     words = ", ".join(str(getattr(d, "text", "") or "") for d in found[:5]).strip(", ")
     measured = f"{len(found)} text region(s)" + (f": {words}" if words else "")
@@ -489,7 +505,11 @@ def check_loaded(
     m = _Measure(loaded, data, segmenter, text_detector)
     report = ComplianceReport(loaded.source, preset=preset)
     for name, rule in rules.active():
-        report.results.append(_CHECKS[name](m, rule))
+        if name == "fill":
+            bg = rules.background.color if rules.background is not None else None
+            report.results.append(_check_fill(m, rule, bg))  # type: ignore[arg-type]
+        else:
+            report.results.append(_CHECKS[name](m, rule))
     return report
 
 

@@ -301,8 +301,14 @@ def _validation_error(
 ) -> RecipeError:
     e = exc.errors()[0]
     loc = [p for p in e["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
-    path = [*prefix, *loc]
     msg = e["msg"]
+    if not loc:  # a whole-model check (an op's dataclass): find the field it names
+        import re
+
+        found = re.search(r"\b[A-Z]\w*Params\.(\w+)\b", msg)
+        if found:
+            loc = [found.group(1)]
+    path = [*prefix, *loc]
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, ") :]
     if e["type"] == "extra_forbidden":

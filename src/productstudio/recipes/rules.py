@@ -49,7 +49,7 @@ class FillRule(Rule):
     min: float | None = Field(default=None, ge=0.0, le=1.0)
     max: float | None = Field(default=None, ge=0.0, le=1.0)
     tolerance: float = Field(
-        0.005, ge=0.0, le=0.1, description="measurement slack for anti-aliased edges"
+        0.01, ge=0.0, le=0.1, description="measurement slack for soft, anti-aliased edges"
     )
 
 

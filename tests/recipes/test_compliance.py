@@ -1,0 +1,180 @@
+"""Compliance checker: images built to pass and to fail each rule, plus real photos."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from conftest import read_manifest, shared_path
+from productstudio.imaging import encode_image, load_image
+from productstudio.models.segmenters import ClassicalSegmenter
+from productstudio.recipes import Recipe, load_recipe
+from productstudio.recipes.compliance import (
+    Status,
+    check_file,
+    check_loaded,
+    detect_border,
+    estimate_jpeg_quality,
+)
+from productstudio.recipes.rules import Rules
+
+
+@dataclass
+class _Seg:
+    """A stub segmenter: the product is whatever is dark."""
+
+    name: str = "stub"
+
+    def segment(self, rgb: np.ndarray):  # type: ignore[no-untyped-def]
+        @dataclass
+        class S:
+            mask: np.ndarray
+
+        return S((rgb < 150).any(axis=2).astype(np.float32))
+
+
+def _packshot(w: int = 1000, h: int = 1000, fill: float = 0.9) -> np.ndarray:
+    img = np.full((h, w, 3), 255, np.uint8)
+    bw, bh = round(w * fill), round(h * fill * 0.8)
+    x0, y0 = (w - bw) // 2, (h - bh) // 2
+    img[y0 : y0 + bh, x0 : x0 + bw] = (40, 90, 160)
+    return img
+
+
+def _check(pixels: np.ndarray, rules: Rules, fmt: str = "png", quality: int = 95) -> dict:
+    data = encode_image(pixels, fmt, quality=quality)
+    rep = check_loaded(
+        load_image(data, name="x"), rules, data=data, segmenter=_Seg(), text_detector=None
+    )
+    return {r.rule: r for r in rep.results}
+
+
+AMAZON = load_recipe("amazon-main").rules
+
+
+def test_good_packshot_passes_amazon() -> None:
+    res = _check(_packshot(), AMAZON, "jpeg", 95)
+    for name in ("background", "fill", "dimensions", "format", "borders"):
+        assert res[name].status is Status.PASS, (name, res[name])
+    assert res["text"].status is Status.SKIP and "no text detector" in res["text"].measured
+
+
+def test_background_rule() -> None:
+    img = _packshot()
+    img[0:200, 0:100] = 240  # a grey patch in the background
+    r = _check(img, AMAZON)["background"]
+    assert r.status is Status.FAIL and "2.00%" not in r.measured
+    img2 = _packshot()
+    img2[5, 5] = 200  # one stray pixel: share fine, deviation too large → warn
+    assert _check(img2, AMAZON)["background"].status is Status.WARN
+
+
+def test_fill_rule() -> None:
+    assert _check(_packshot(fill=0.6), AMAZON)["fill"].status is Status.FAIL
+    assert _check(_packshot(fill=0.85), AMAZON)["fill"].status is Status.PASS
+
+
+def test_dimensions_rule() -> None:
+    assert _check(_packshot(400, 400), AMAZON)["dimensions"].status is Status.FAIL
+    r = _check(_packshot(800, 800), AMAZON)["dimensions"]
+    assert r.status is Status.WARN and "recommended" in r.message
+
+
+def test_aspect_and_file_size_rules() -> None:
+    rules = load_recipe("walmart").rules
+    res = _check(_packshot(1600, 1500), rules)
+    assert res["aspect"].status is Status.FAIL
+    assert _check(_packshot(1600, 1600), rules)["aspect"].status is Status.PASS
+    small = Rules.model_validate({"file_size": {"max_bytes": 1000}})
+    assert _check(_packshot(300, 300), small)["file_size"].status is Status.FAIL
+
+
+def test_format_rule_and_jpeg_quality() -> None:
+    assert _check(_packshot(), AMAZON, "png")["format"].status is Status.WARN  # jpeg preferred
+    assert _check(_packshot(), AMAZON, "bmp")["format"].status is Status.FAIL
+    ebay = load_recipe("ebay").rules
+    assert _check(_packshot(), ebay, "jpeg", 75)["format"].status is Status.FAIL
+    assert _check(_packshot(), ebay, "jpeg", 92)["format"].status is Status.PASS
+    for q in (60, 75, 92):
+        assert estimate_jpeg_quality(encode_image(_packshot(200, 200), "jpeg", quality=q)) == q
+
+
+def test_color_space_rule() -> None:
+    buf = io.BytesIO()
+    Image.fromarray(_packshot(600, 600)).convert("CMYK").save(buf, "JPEG", quality=95)
+    data = buf.getvalue()
+    rules = load_recipe("walmart").rules
+    rep = check_loaded(
+        load_image(data, name="c"), rules, data=data, segmenter=_Seg(), text_detector=None
+    )
+    assert (
+        rep.get("color_space").status is Status.FAIL and "CMYK" in rep.get("color_space").measured
+    )
+    assert _check(_packshot(600, 600), rules)["color_space"].status is Status.PASS
+
+
+def test_borders_rule() -> None:
+    img = _packshot()
+    img[:12], img[-12:], img[:, :12], img[:, -12:] = 0, 0, 0, 0
+    assert detect_border(img) == 12
+    assert _check(img, AMAZON)["borders"].status is Status.FAIL
+    assert detect_border(_packshot()) == 0
+
+
+def test_text_rule_with_a_detector() -> None:
+    class Det:
+        def detect(self, rgb: np.ndarray) -> list:
+            @dataclass
+            class Box:
+                score: float = 0.9
+                text: str = "SALE"
+
+            return [Box()]
+
+    data = encode_image(_packshot(), "jpeg", quality=92)
+    rep = check_loaded(load_image(data), AMAZON, data=data, segmenter=_Seg(), text_detector=Det())
+    assert rep.get("text").status is Status.FAIL and "SALE" in rep.get("text").measured
+    assert rep.failed and rep.verdict is Status.FAIL
+
+
+def test_unconfirmed_rules_only_warn() -> None:
+    res = _check(_packshot(400, 400), load_recipe("jd").rules)
+    assert res["dimensions"].status is Status.WARN and not res["dimensions"].confirmed
+
+
+def test_transparent_png_uses_alpha() -> None:
+    rgba = np.zeros((1000, 1000, 4), np.uint8)
+    rgba[100:950, 100:950] = (10, 20, 30, 255)
+    data = encode_image(rgba, "png")
+    rep = check_loaded(load_image(data), AMAZON, data=data, segmenter=None, text_detector=None)
+    assert rep.get("fill").status is Status.PASS
+    assert (
+        rep.get("background").status is Status.FAIL
+        and rep.get("background").measured == "transparent"
+    )
+
+
+def test_real_photos(tmp_path: Path) -> None:
+    """A grocery packshot fails Amazon (198 px); the amazon-main recipe output passes."""
+    rows = [
+        r
+        for r in read_manifest("data", "products", "metadata.csv")
+        if r["source"] == "grocery-iconic"
+    ]
+    path = shared_path("data", "products", rows[0]["file"])
+    seg = ClassicalSegmenter()
+    before = check_file(path, AMAZON, segmenter=seg, text_detector=None)
+    assert before.failed and before.get("dimensions").status is Status.FAIL
+    recipe: Recipe = load_recipe("amazon-main")
+    from productstudio.recipes import StepContext
+
+    ctx = StepContext()
+    ctx.set_segmenter(seg)
+    out = recipe.apply(path, ctx).save(tmp_path / "fixed.jpg")
+    after = check_file(out, AMAZON, segmenter=seg, text_detector=None)
+    assert not after.failed, after.to_dict()
+    assert after.get("dimensions").measured == "2000x2000"

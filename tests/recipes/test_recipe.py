@@ -1,0 +1,197 @@
+"""Recipes: schema, line-numbered errors, the step registry, presets on real photos."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import read_manifest, shared_path
+from productstudio.errors import RecipeError
+from productstudio.imaging import load_image
+from productstudio.models.segmenters import ClassicalSegmenter
+from productstudio.ops.canvas import alpha_bbox
+from productstudio.recipes import (
+    EncodeSettings,
+    Recipe,
+    StepContext,
+    StepParams,
+    get_step,
+    list_presets,
+    load_recipe,
+    register_step,
+)
+from productstudio.recipes.compliance import estimate_jpeg_quality
+from rgba_photos import real_rgba
+
+PRESETS = [
+    "amazon-main", "walmart", "ebay", "google-merchant", "zalando",
+    "shopify", "etsy", "taobao", "jd",
+]  # fmt: skip
+
+
+def test_every_preset_is_shipped_and_valid() -> None:
+    assert set(PRESETS) <= set(list_presets())
+    for name in PRESETS:
+        r = load_recipe(name)
+        assert r.version == 1 and r.steps and r.rules.active(), name
+        for _, rule in r.rules.active():
+            assert rule.source, f"{name}: every rule names its source"
+
+
+@pytest.mark.parametrize("name", ["shopify", "etsy", "taobao", "jd"])
+def test_unconfirmed_presets_are_marked(name: str) -> None:
+    assert all(not rule.confirmed for _, rule in load_recipe(name).rules.active())
+
+
+def test_amazon_main_reproduces_the_main_job() -> None:
+    """White 255 background, 85 % fill of the longer side, centred, 2000x2000, JPEG 92."""
+    rgba = real_rgba("dis_te1_bench_22653754305", long_side=800)
+    r = load_recipe("amazon-main")
+    res = r.apply(rgba)
+    px = res.pixels
+    assert px.shape == (2000, 2000, 3)
+    assert res.encode == EncodeSettings(format="jpeg", quality=92)
+    a = res.context.product
+    assert a is not None
+    x0, y0, x1, y1 = alpha_bbox(a)
+    assert max(x1 - x0, y1 - y0) in (1699, 1700, 1701)
+    assert abs((x0 + x1) / 2 - 1000) <= 1 and abs((y0 + y1) / 2 - 1000) <= 1
+    assert (px[a[..., 3] == 0] == 255).all()  # pure white, exactly
+    data = r.encode(res)
+    assert data[:2] == b"\xff\xd8" and estimate_jpeg_quality(data) == 92
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "my.yaml"
+    p.write_text(text)
+    return p
+
+
+GOOD = """version: 1
+steps:
+  - cutout: {}
+  - canvas:
+      width: 300
+      height: 200
+      fill: 0.9
+  - background: {color: "#eeeeee"}
+  - output: {format: png}
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "key", "msg"),
+    [
+        (GOOD.replace("fill: 0.9", "fill: 1.9"), 7, "steps[1].canvas.fill", "fill"),
+        (GOOD.replace("fill: 0.9", "filll: 0.9"), 7, "steps[1].canvas.filll", "unknown key"),
+        (GOOD.replace("  - cutout: {}", "  - cutuot: {}"), 3, "steps[0]", "unknown step"),
+        (GOOD.replace("version: 1", "version: 2"), 1, "version", "version"),
+        (GOOD.replace("format: png", "format: gif"), 9, "steps[3].output.format", "jpeg"),
+        (GOOD + "colour: red\n", 10, "colour", "unknown key"),
+        (GOOD.replace("      height: 200", "      height: [200"), None, None, "invalid YAML"),
+        (GOOD.replace("  - cutout: {}", "  - cutout"), 3, "steps[0]", "one `name: {params}`"),
+    ],
+)
+def test_errors_name_file_line_and_key(
+    tmp_path: Path, text: str, line: int | None, key: str | None, msg: str
+) -> None:
+    with pytest.raises(RecipeError) as info:
+        load_recipe(_write(tmp_path, text))
+    e = info.value
+    assert e.file is not None and e.file.endswith("my.yaml")
+    if line is not None:
+        assert e.line == line, str(e)
+    else:
+        assert e.line is not None
+    assert e.key == key
+    assert msg in str(e)
+
+
+def test_unknown_preset_lists_presets() -> None:
+    with pytest.raises(RecipeError, match="amazon-main"):
+        load_recipe("amazn")
+
+
+def test_defaults_are_filled_in_and_round_trip(tmp_path: Path) -> None:
+    r = load_recipe(_write(tmp_path, GOOD))
+    d = r.to_dict()
+    assert d["steps"][1]["canvas"]["align"] == "center"
+    again = Recipe.from_text(r.to_yaml())
+    assert again.to_dict()["steps"] == d["steps"]
+
+
+def test_custom_step_registration() -> None:
+    """Another module registers a step; recipes can use it right away."""
+
+    class Invert(StepParams):
+        amount: float = 1.0
+
+    @register_step("test-invert", Invert, summary="invert")
+    def invert(ctx: StepContext, image: np.ndarray, params: Invert) -> np.ndarray:
+        out = image.copy()
+        out[..., :3] = 255 - out[..., :3]
+        ctx.note("inverted")
+        return out
+
+    r = Recipe.from_text("version: 1\nsteps:\n  - test-invert: {}\n")
+    res = r.apply(np.zeros((4, 4, 3), np.uint8))
+    assert (res.pixels == 255).all() and res.notes == ["inverted"]
+    assert get_step("test-invert").summary == "invert"
+    with pytest.raises(RecipeError, match="line 3"):
+        Recipe.from_text("version: 1\nsteps:\n  - test-invert: {amount: x}\n")
+
+
+def test_shadow_steps_pipeline() -> None:
+    rgba = real_rgba(long_side=200)
+    for kind in ("contact", "drop", "cast", "reflection"):
+        r = Recipe.from_text(
+            "version: 1\nsteps:\n  - canvas: {width: 240, height: 240, fill: 0.8}\n"
+            f"  - background: {{color: '#f4f4f4'}}\n  - shadow: {{type: {kind}}}\n"
+        )
+        res = r.apply(rgba)
+        plain = Recipe.from_text(
+            "version: 1\nsteps:\n  - canvas: {width: 240, height: 240, fill: 0.8}\n"
+            "  - background: {color: '#f4f4f4'}\n"
+        ).apply(rgba)
+        full = res.context.product[..., 3] == 255  # type: ignore[index]
+        assert np.array_equal(res.pixels[full], plain.pixels[full])
+        assert not np.array_equal(res.pixels, plain.pixels), kind
+    with pytest.raises(RecipeError, match="azimuth_deg"):
+        Recipe.from_text("version: 1\nsteps:\n  - shadow: {type: drop, azimuth_deg: 3}\n")
+
+
+def test_max_bytes_lowers_quality() -> None:
+    photo = real_rgba(long_side=500)[..., :3]
+    r = Recipe.from_text(
+        "version: 1\nsteps:\n  - output: {format: jpeg, quality: 98, max_bytes: 30000, "
+        "min_quality: 20}\n"
+    )
+    res = r.apply(photo)
+    data = res.encode_bytes()
+    assert len(data) <= 30000
+    assert any("quality lowered" in n for n in res.notes)
+    q = estimate_jpeg_quality(data)
+    assert q is not None and q < 98
+
+
+def test_presets_on_real_product_photos(tmp_path: Path) -> None:
+    """Every preset runs on a real grocery packshot (classical segmenter) at its size."""
+    rows = [
+        r
+        for r in read_manifest("data", "products", "metadata.csv")
+        if r["source"] == "grocery-iconic"
+    ]
+    photo = load_image(shared_path("data", "products", rows[0]["file"]))
+    seg = ClassicalSegmenter()
+    for name in PRESETS:
+        r = load_recipe(name)
+        ctx = StepContext()
+        ctx.set_segmenter(seg)
+        res = r.apply(photo, ctx)
+        canvas = next(s for s in r.steps if s.name == "canvas").params.op()  # type: ignore[attr-defined]
+        assert res.pixels.shape == (canvas.size[1], canvas.size[0], 3), name
+        out = res.save(tmp_path / f"{name}{res.suffix}")
+        assert Image.open(out).size == canvas.size
