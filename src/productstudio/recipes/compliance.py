@@ -529,6 +529,8 @@ def check_file(
     p = Path(path)
     try:
         data = p.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f'Cannot read "{p}": no such file. Check the path.', path=p) from None
     except OSError as exc:
         raise InputError(f'Cannot read "{p}": {exc.strerror or exc}.', path=p) from None
     loaded = load_image(data, name=str(p))
