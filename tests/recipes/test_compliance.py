@@ -126,19 +126,29 @@ def test_borders_rule() -> None:
 
 
 def test_text_rule_with_a_detector() -> None:
-    class Det:
-        def detect(self, rgb: np.ndarray) -> list:
-            @dataclass
-            class Box:
-                score: float = 0.9
-                text: str = "SALE"
+    """Any text fails with only_overlay off; text inside the product counts as printed."""
+    from productstudio.ops.text import TextBox
 
-            return [Box()]
+    class Det:
+        def __init__(self, box: TextBox) -> None:
+            self.box = box
+
+        def detect(self, rgb: np.ndarray) -> list[TextBox]:
+            return [self.box]
 
     data = encode_image(_packshot(), "jpeg", quality=92)
-    rep = check_loaded(load_image(data), AMAZON, data=data, segmenter=_Seg(), text_detector=Det())
+    inside = TextBox.from_rect(400, 450, 200, 60, score=0.9, text="SALE")
+    strict = Rules.model_validate({"text": {"only_overlay": False}})
+    rep = check_loaded(
+        load_image(data), strict, data=data, segmenter=_Seg(), text_detector=Det(inside)
+    )
     assert rep.get("text").status is Status.FAIL and "SALE" in rep.get("text").measured
     assert rep.failed and rep.verdict is Status.FAIL
+    rep = check_loaded(
+        load_image(data), AMAZON, data=data, segmenter=_Seg(), text_detector=Det(inside)
+    )
+    assert rep.get("text").status is Status.PASS, rep.get("text")
+    assert "printed on the product" in rep.get("text").measured
 
 
 def test_unconfirmed_rules_only_warn() -> None:

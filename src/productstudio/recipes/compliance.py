@@ -19,7 +19,9 @@ How things are measured:
   picture inside.
 * **JPEG quality**: estimated from the luminance quantisation table against the IJG table.
 * **Text / watermarks**: through the optional text detector in ``productstudio.models.text``
-  (``load_text_detector("auto").detect(rgb)``); without one the rule is skipped.
+  (``load_text_detector("auto").detect(rgb)``); without one the rule is skipped. By default
+  only text that :func:`productstudio.ops.text.classify_text` calls *overlaid* (watermarks,
+  banners, stickers) counts; text printed on the packaging is reported but allowed.
 """
 
 from __future__ import annotations
@@ -460,9 +462,27 @@ def _check_text(m: _Measure, r: TextRule) -> RuleResult:
     except BackendError as exc:
         return _res("text", r, Status.SKIP, f"skipped: text detector failed ({exc})", lim)
     found = [d for d in boxes if _score(d) >= r.min_score]
+    printed = 0
+    if r.only_overlay and found:
+        try:
+            from productstudio.ops.text import TextKind, classify_text
+        except ImportError:  # no classifier: every piece of text counts
+            pass
+        else:
+            verdicts = classify_text(m.rgb, found, product_mask=m.mask().astype(np.float32))
+            overlay = [v.box for v in verdicts if v.kind is TextKind.OVERLAY]
+            printed = len(found) - len(overlay)
+            found = overlay
     ok = r.allowed or not found
     words = ", ".join(str(getattr(d, "text", "") or "") for d in found[:5]).strip(", ")
-    measured = f"{len(found)} text region(s)" + (f": {words}" if words else "")
+    measured = (
+        f"{len(found)} overlaid text region(s)"
+        if r.only_overlay
+        else f"{len(found)} text region(s)"
+    )
+    measured += f": {words}" if words else ""
+    if printed:
+        measured += f" ({printed} printed on the product, allowed)"
     return _res(
         "text", r, _verdict(r, ok), measured, lim, "" if ok else "remove text/logos/watermarks"
     )

@@ -141,6 +141,11 @@ class TextRule(Rule):
 
     allowed: bool = False
     min_score: float = Field(default=0.5, ge=0.0, le=1.0)
+    only_overlay: bool = Field(
+        default=True,
+        description="count only text overlaid on the photo (watermarks, banners), not text "
+        "printed on the product's packaging",
+    )
 
 
 class Rules(BaseModel):
