@@ -107,6 +107,30 @@ def _border(shape: tuple[int, int], frac: float = 0.04) -> NDArray[np.bool_]:
     return m
 
 
+def _plain_background(
+    lab: np.ndarray, bg: NDArray[np.bool_], image: Image
+) -> NDArray[np.bool_] | None:
+    """The background pixels near the background's dominant colour, when they are the
+    majority of ``bg`` and nearly uniform (a studio sweep); parts of the product that touch
+    the border are left out. None when the background is not plain."""
+    cand = bg & (lab[..., 0] > 15)  # a clipped white background is neutral evidence too
+    if image.shape[2] == 4:
+        cand &= image[..., 3] > 0
+    if cand.sum() < 50:
+        return None
+    px = lab[cand]
+    med = np.median(px, axis=0)
+    close_px = np.sqrt(((px - med) ** 2).sum(axis=1)) < 10.0
+    if close_px.mean() < 0.5:
+        return None
+    sel = px[close_px]
+    if float(np.sqrt(sel[:, 1:].var(axis=0).sum())) > 4.0 or float(sel[:, 0].std()) > 6.0:
+        return None
+    out = np.zeros(bg.shape, bool)
+    out[cand] = close_px
+    return out
+
+
 def estimate_gains(
     image: Image, method: WhiteBalance = WhiteBalance.AUTO, mask: np.ndarray | None = None
 ) -> NDArray[np.float32]:
@@ -136,14 +160,11 @@ def estimate_gains(
     ref = np.zeros(L.shape, bool)
     if m in (WhiteBalance.BACKGROUND, WhiteBalance.AUTO):
         bg = (as_mask(mask, shape=L.shape) < 0.5) if mask is not None else _border(L.shape)
-        cand = bg & (L > 15)  # a clipped white background is neutral evidence too
-        if image.shape[2] == 4:
-            cand &= image[..., 3] > 0
-        if cand.sum() > 50:
-            ab = lab[..., 1:][cand]
-            spread = float(np.sqrt(ab.var(axis=0).sum()))
-            if m is WhiteBalance.BACKGROUND or (spread < 6.0 and float(L[cand].std()) < 12.0):
-                ref = cand
+        plain = _plain_background(lab, bg, image)
+        if plain is not None:
+            ref = plain
+        elif m is WhiteBalance.BACKGROUND:
+            ref = bg & (L > 15)
     if not ref.any() and m in (WhiteBalance.NEUTRAL, WhiteBalance.AUTO):
         cand = usable & (chroma < 25.0) & (L > 40)
         if cand.sum() >= 0.05 * L.size:
@@ -258,14 +279,11 @@ def _grey_background_level(image: Image, mask: np.ndarray | None) -> float | Non
     """The level of a plain, bright, near-neutral background (a studio sweep), else None."""
     rgb = to_float(image[..., :3])
     bg = (as_mask(mask, shape=rgb.shape[:2]) < 0.5) if mask is not None else _border(rgb.shape[:2])
-    if image.shape[2] == 4:
-        bg &= image[..., 3] > 0
-    if bg.sum() < 50:
+    lab = _lab(rgb)
+    plain = _plain_background(lab, bg, image)
+    if plain is None or float(np.hypot(*np.median(lab[plain][:, 1:], axis=0))) > 8.0:
         return None
-    lab = _lab(rgb)[bg]
-    if float(lab[:, 0].std()) > 6.0 or float(np.hypot(*np.median(lab[:, 1:], axis=0))) > 8.0:
-        return None
-    level = float(np.percentile(rgb[bg].max(axis=1), 50))
+    level = float(np.percentile(rgb[plain].max(axis=1), 50))
     return level if level > 0.55 else None
 
 
@@ -366,13 +384,20 @@ def find_spots(
     n, labels, stats, _ = cv2.connectedComponentsWithStats(cand.astype(np.uint8), connectivity=8)
     keep = np.zeros(n, bool)
     max_area = np.pi * (p.max_size / 2.0 + 1) ** 2
+    H, W = y.shape
+    ring_tol = max(8.0, 3.0 * sigma)
     for i in range(1, n):
-        w, h, a = (
-            stats[i, cv2.CC_STAT_WIDTH],
-            stats[i, cv2.CC_STAT_HEIGHT],
-            stats[i, cv2.CC_STAT_AREA],
-        )
-        if max(w, h) <= p.max_size + 1 and a <= max_area:
+        x0, y0 = int(stats[i, cv2.CC_STAT_LEFT]), int(stats[i, cv2.CC_STAT_TOP])
+        w, h = int(stats[i, cv2.CC_STAT_WIDTH]), int(stats[i, cv2.CC_STAT_HEIGHT])
+        if max(w, h) > p.max_size + 1 or stats[i, cv2.CC_STAT_AREA] > max_area:
+            continue
+        # isolated: the ring around the blob is smooth (not a product edge or texture)
+        ya, yb, xa, xb = max(0, y0 - 4), min(H, y0 + h + 4), max(0, x0 - 4), min(W, x0 + w + 4)
+        blob = (labels[ya:yb, xa:xb] == i).astype(np.uint8)
+        outer = cv2.dilate(blob, np.ones((7, 7), np.uint8)).astype(bool)
+        inner = cv2.dilate(blob, np.ones((3, 3), np.uint8)).astype(bool)
+        vals = y[ya:yb, xa:xb][outer & ~inner]
+        if vals.size >= 8 and float(vals.std()) <= ring_tol:
             keep[i] = True
     spots: NDArray[np.bool_] = keep[labels]
     return spots

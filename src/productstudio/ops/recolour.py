@@ -129,7 +129,7 @@ def _map_lightness(L: np.ndarray, l_med: float, l_tgt: float, max_gain: float) -
     knee = max(yt, 0.0) + 0.5 * (1.0 - max(yt, 0.0))
     over = y1 > knee
     span = max(1.0 - knee, _EPS)
-    y1 = np.where(over, knee + span * (1.0 - np.exp(-(y1 - knee) / span)), y1)
+    y1 = np.where(over, knee + span * (1.0 - np.exp(-np.maximum(y1 - knee, 0.0) / span)), y1)
     return _y_to_l(np.clip(y1, 0.0, 1.0))
 
 
