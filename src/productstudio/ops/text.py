@@ -219,7 +219,7 @@ def stroke_mask(image: Image, box: TextBox, *, dilate: int = 2) -> NDArray[np.bo
             best_score, best = score, sel
     if best is None:
         return out
-    s = best.astype(np.uint8)
+    s: np.ndarray = best.astype(np.uint8)
     if dilate > 0:
         kk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * dilate + 1, 2 * dilate + 1))
         s = cv2.dilate(s, kk)
