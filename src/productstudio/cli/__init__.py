@@ -9,6 +9,7 @@ from productstudio.cli.app import app
 
 # Command modules register themselves on `app` when imported (order = help order).
 from productstudio.cli import main_cmds  # noqa: E402,F401  isort: skip
+from productstudio.cli import generate_cmds  # noqa: E402,F401  isort: skip
 from productstudio.cli import recipe_cmds  # noqa: E402,F401  isort: skip
 from productstudio.cli import edit_cmds  # noqa: E402,F401  isort: skip
 

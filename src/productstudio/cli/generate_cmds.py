@@ -1,0 +1,174 @@
+"""Generator commands: ``train {gan,vae,diffusion}``, ``sample``, ``evaluate``.
+
+Torch, diffusers and the MiniLM encoder are imported inside the commands so ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+import typer
+
+from productstudio.cli.app import app, handle_errors, out, progress_bar
+from productstudio.errors import InvalidParamsError
+
+
+class Family(StrEnum):
+    GAN = "gan"
+    VAE = "vae"
+    DIFFUSION = "diffusion"
+
+
+class FusionChoice(StrEnum):
+    FILM = "film"
+    CONCAT = "concat"
+
+
+def _parse_attrs(values: list[str]) -> dict[str, str]:
+    attrs: dict[str, str] = {}
+    for v in values:
+        if "=" not in v:
+            raise InvalidParamsError(f"--attr expects name=value (e.g. colour=Red), got '{v}'")
+        k, val = (s.strip() for s in v.split("=", 1))
+        attrs[k] = val
+    return attrs
+
+
+@app.command("train")
+@handle_errors
+def train_cmd(
+    family: Family = typer.Argument(..., help="Generator family."),
+    data: Path = typer.Option(..., "--data", help="Products folder with metadata.csv and images/."),
+    output: Path = typer.Option(
+        ..., "--output", "-o", help="Model folder (created; holds checkpoints)."
+    ),
+    minutes: float = typer.Option(5.0, "--minutes", help="Wall-clock budget for this session."),
+    max_steps: int | None = typer.Option(
+        None, "--max-steps", help="Stop after this many steps in total."
+    ),
+    size: int = typer.Option(64, "--size", help="Image side in px (power of two: 32, 64)."),
+    seed: int = typer.Option(0, "--seed", help="Seed for weights, batches and noise."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from OUTPUT/checkpoint.pt."),
+    batch_size: int = typer.Option(64, "--batch-size"),
+    fusion: FusionChoice = typer.Option(
+        FusionChoice.FILM, "--fusion", help="Condition fusion variant."
+    ),
+    text_encoder: str = typer.Option(
+        "minilm", "--text-encoder", help="minilm (all-MiniLM-L6-v2) or hashing."
+    ),
+    limit: int | None = typer.Option(
+        None, "--limit", help="Use only the first N products (quick runs)."
+    ),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda or auto."),
+    sample_every: int = typer.Option(
+        500, "--sample-every", help="Write a sample grid every N steps."
+    ),
+) -> None:
+    """Train a conditional generator on product photos (resumable; logs to train_log.jsonl)."""
+    from productstudio.models.conditioning.fusion import ConditionConfig
+    from productstudio.models.data import ATTRIBUTES, Split, Vocab, load_products
+    from productstudio.models.generators import GENERATORS, default_config, load_generator
+    from productstudio.models.train import TrainParams, train
+    from productstudio.settings import get_settings
+
+    products = load_products(
+        data, size=size, limit=limit, cache_dir=get_settings().cache_dir / "products"
+    )
+    train_set = products.subset(Split.TRAIN)
+    if resume and (output / "config.json").is_file():
+        model = load_generator(output)
+        if model.family != family.value:
+            raise InvalidParamsError(f"{output} holds a {model.family} model, not {family.value}")
+    else:
+        vocab = Vocab.build([r.attrs for r in train_set.records], ATTRIBUTES)
+        cond_cfg = ConditionConfig.from_vocab(vocab, text_encoder=text_encoder, fusion=fusion.value)
+        model = GENERATORS.get(family.value).from_config(
+            default_config(family.value, size), cond_cfg, vocab, seed=seed
+        )
+    params = TrainParams(
+        batch_size=batch_size,
+        max_steps=max_steps,
+        minutes=minutes,
+        seed=seed,
+        device=device,
+        sample_every=sample_every,
+    )
+    total = max_steps if max_steps is not None else int(minutes * 60)
+    with progress_bar(f"train {family.value}", total) as cb:
+        summary = train(
+            model,
+            train_set,
+            output,
+            params,
+            resume=resume,
+            on_progress=cb,
+            preview=products.subset(Split.VAL),
+        )
+    out.print(f"{family.value}: {summary['steps']} steps in {summary['seconds']} s → {output}")
+
+
+@app.command("sample")
+@handle_errors
+def sample_cmd(
+    model_dir: Path = typer.Argument(..., help="A folder written by `productstudio train`."),
+    title: str = typer.Option("", "--title", help="Product title text."),
+    attr: list[str] = typer.Option(
+        [], "--attr", help="Attribute name=value (repeatable), e.g. colour=Red."
+    ),
+    audience: str = typer.Option(
+        "", "--audience", help="e.g. 'age_band=25-34,gender=women,interests=noir,region=north'."
+    ),
+    n: int = typer.Option(8, "-n", min=1, max=1024, help="Number of images."),
+    seed: int = typer.Option(0, "--seed"),
+    output: Path = typer.Option(
+        ..., "--output", "-o", help="Folder for the PNGs (one per sample)."
+    ),
+) -> None:
+    """Generate N images for one prompt; writes OUTPUT/sample_000.png …"""
+    from productstudio.imaging import save_image
+    from productstudio.models.conditioning.audience import AudienceProfile
+    from productstudio.models.conditioning.fusion import Prompt
+    from productstudio.models.generators import load_generator
+
+    model = load_generator(model_dir)
+    prompt = Prompt(
+        title, _parse_attrs(attr), AudienceProfile.parse(audience) if audience else None
+    )
+    images = model.sample([prompt] * n, seed=seed)
+    for i, im in enumerate(images):
+        p = save_image(im, output / f"sample_{i:03d}.png")
+        out.print(str(p))
+
+
+@app.command("evaluate")
+@handle_errors
+def evaluate_cmd(
+    model_dirs: list[Path] = typer.Argument(..., help="One or more model folders."),
+    data: Path = typer.Option(..., "--data", help="Products folder with metadata.csv and images/."),
+    output: Path = typer.Option(
+        ..., "--output", "-o", help="Report folder (report.json + report.html)."
+    ),
+    n: int = typer.Option(
+        400, "-n", help="Test images to compare against (and samples per model)."
+    ),
+    features: Path | None = typer.Option(
+        None,
+        "--features",
+        help="Feature ONNX (default: EfficientNet-Lite0 from ../shared/weights/features).",
+    ),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """FID/KID, precision/recall and attribute accuracy of models vs the test split; JSON + HTML."""
+    from productstudio.metrics.generation_eval import EvalParams, evaluate_models
+
+    with progress_bar("evaluate", len(model_dirs)) as cb:
+        result = evaluate_models(
+            model_dirs, data, output, EvalParams(n=n, seed=seed, features=features), on_progress=cb
+        )
+    for name, row in result["models"].items():
+        out.print(
+            f"{name}: KID {row['kid']:.4f}  FID {row['fid']:.2f}  "
+            f"category acc {row['acc_category']:.2f}  colour acc {row['acc_colour']:.2f}"
+        )
+    out.print(str(output / "report.html"))

@@ -1,0 +1,284 @@
+"""Evaluate conditional generators against the real test split, with baselines, and write a report.
+
+One call (:func:`evaluate_models`) gives, per model and per baseline: FID and KID on a named
+feature network, k-NN precision/recall, attribute accuracy of the samples (a softmax classifier on
+the same features, trained on the real train split), sampling time, and for a CVAE the
+reconstruction PSNR/SSIM. Baselines measured in the same run: the per-category mean training image
+plus Gaussian noise, and real training photos of a random *other* category.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from productstudio.errors import InvalidParamsError
+from productstudio.metrics.generation import (
+    AttributeClassifier,
+    FeatureNetwork,
+    fid,
+    kid,
+    precision_recall,
+)
+
+log = logging.getLogger(__name__)
+SCORED_ATTRIBUTES: tuple[str, ...] = ("category", "sub_category", "master_category", "colour")
+
+
+@dataclass(frozen=True)
+class EvalParams:
+    n: int = 400
+    seed: int = 0
+    features: Path | None = None
+    kid_subsets: int = 50
+    kid_subset_size: int = 200
+    noise_std: float = 16.0  # uint8 units, for the class-mean baseline
+    grid: int = 32
+
+    def __post_init__(self) -> None:
+        if self.n < 10:
+            raise InvalidParamsError(f"EvalParams.n must be >= 10, got {self.n}")
+
+
+class Evaluator:
+    """Holds the real test features and the attribute classifiers; scores image sets."""
+
+    def __init__(self, train: Any, test: Any, net: FeatureNetwork, params: EvalParams) -> None:
+        self.train, self.test, self.net, self.params = train, test, net, params
+        t = time.monotonic()
+        self.f_train = net(train.images)
+        self.f_test = net(test.images)
+        log.info(
+            "features for %d train + %d test images in %.1f s",
+            len(train),
+            len(test),
+            time.monotonic() - t,
+        )
+        self.labels: dict[str, tuple[dict[str, int], NDArray[np.int64]]] = {}
+        self.classifiers: dict[str, AttributeClassifier] = {}
+        for a in SCORED_ATTRIBUTES:
+            values = sorted({r.attrs[a] for r in train.records if r.attrs.get(a)})
+            idx = {v: i for i, v in enumerate(values)}
+            y_train = np.array([idx.get(r.attrs.get(a, ""), -1) for r in train.records], np.int64)
+            y_test = np.array([idx.get(r.attrs.get(a, ""), -1) for r in test.records], np.int64)
+            self.labels[a] = (idx, y_test)
+            self.classifiers[a] = AttributeClassifier().fit(self.f_train, y_train)
+
+    def score(self, images: NDArray[np.uint8]) -> dict[str, float]:
+        if len(images) != len(self.test):
+            raise InvalidParamsError(
+                f"need one image per test record ({len(self.test)}), got {len(images)}"
+            )
+        f = self.net(images)
+        k_mean, k_std = kid(
+            f,
+            self.f_test,
+            subsets=self.params.kid_subsets,
+            subset_size=self.params.kid_subset_size,
+            seed=self.params.seed,
+        )
+        p, r = precision_recall(self.f_test, f)
+        row: dict[str, float] = {
+            "fid": fid(f, self.f_test),
+            "kid": k_mean,
+            "kid_std": k_std,
+            "precision": p,
+            "recall": r,
+        }
+        for a, clf in self.classifiers.items():
+            row[f"acc_{a}"] = clf.accuracy(f, self.labels[a][1])
+        return row
+
+    def real_reference(self) -> dict[str, float]:
+        """Classifier accuracy on the real test photos and KID/FID of real train photos vs test."""
+        rng = np.random.default_rng(self.params.seed)
+        pick = rng.choice(len(self.train), len(self.test), replace=False)
+        f = self.f_train[pick]
+        k_mean, k_std = kid(
+            f,
+            self.f_test,
+            subsets=self.params.kid_subsets,
+            subset_size=self.params.kid_subset_size,
+            seed=self.params.seed,
+        )
+        p, r = precision_recall(self.f_test, f)
+        row = {
+            "fid": fid(f, self.f_test),
+            "kid": k_mean,
+            "kid_std": k_std,
+            "precision": p,
+            "recall": r,
+        }
+        for a, clf in self.classifiers.items():
+            row[f"acc_{a}"] = clf.accuracy(self.f_test, self.labels[a][1])
+        return row
+
+
+def baseline_class_mean(train: Any, test: Any, noise_std: float, seed: int) -> NDArray[np.uint8]:
+    """Per-category mean training image plus Gaussian noise, one per test record."""
+    rng = np.random.default_rng(seed)
+    by_cat: dict[str, list[int]] = {}
+    for i, r in enumerate(train.records):
+        by_cat.setdefault(r.attrs.get("category", ""), []).append(i)
+    means = {c: train.images[ix].astype(np.float32).mean(0) for c, ix in by_cat.items()}
+    glob = train.images.astype(np.float32).mean(0)
+    out = np.stack([means.get(r.attrs.get("category", ""), glob) for r in test.records])
+    out = out + rng.normal(0, noise_std, out.shape)
+    return np.clip(np.round(out), 0, 255).astype(np.uint8)
+
+
+def baseline_other_class(train: Any, test: Any, seed: int) -> NDArray[np.uint8]:
+    """Real training photos of a random category different from each test record's."""
+    rng = np.random.default_rng(seed)
+    cats = np.array([r.attrs.get("category", "") for r in train.records])
+    out = []
+    for r in test.records:
+        pool = np.flatnonzero(cats != r.attrs.get("category", ""))
+        out.append(train.images[rng.choice(pool)])
+    return np.stack(out)
+
+
+def write_html_report(
+    path: str | Path,
+    title: str,
+    rows: dict[str, dict[str, Any]],
+    grids: dict[str, str],
+    notes: Sequence[str] = (),
+) -> Path:
+    """A self-contained HTML page: a table of numbers (one row per model/baseline) and sample grids
+    (PNG files referenced relative to the page)."""
+    from productstudio.imaging import write_atomic
+
+    cols: list[str] = []
+    for r in rows.values():
+        cols += [k for k, v in r.items() if k not in cols and isinstance(v, (int, float))]
+
+    def fmt(v: Any) -> str:
+        return f"{v:.4g}" if isinstance(v, float) else html.escape(str(v))
+
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+    body = "".join(
+        f"<tr><th>{html.escape(n)}</th>"
+        + "".join(f"<td>{fmt(r.get(c, ''))}</td>" for c in cols)
+        + "</tr>"
+        for n, r in rows.items()
+    )
+    figs = "".join(
+        f'<figure><img src="{html.escape(src)}" alt="{html.escape(n)}" '
+        'style="image-rendering:pixelated;width:512px">'
+        f"<figcaption>{html.escape(n)}</figcaption></figure>"
+        for n, src in grids.items()
+    )
+    note = "".join(f"<li>{html.escape(s)}</li>" for s in notes)
+    page = (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        "<style>body{font-family:sans-serif}td,th{padding:2px 8px;text-align:right}</style>"
+        "</head><body>"
+        f"<h1>{html.escape(title)}</h1><table><tr><th></th>{head}</tr>{body}</table><ul>{note}</ul>{figs}</body></html>"
+    )
+    return write_atomic(page.encode("utf-8"), path)
+
+
+def evaluate_models(
+    model_dirs: Sequence[Path],
+    data_root: Path,
+    out_dir: Path,
+    params: EvalParams,
+    *,
+    on_progress: Callable[[int, int], None] | None = None,
+    data: Any = None,
+) -> dict[str, Any]:
+    """Score every model in ``model_dirs`` (all the same image size) plus the two baselines.
+
+    Writes ``out_dir/report.json``, ``out_dir/report.html`` and one sample grid per model.
+    """
+    from productstudio.imaging import save_image
+    from productstudio.metrics.quality import psnr, ssim
+    from productstudio.models.data import Split, load_products
+    from productstudio.models.generators import ConditionalVAE, load_generator
+    from productstudio.models.train import make_grid, prompt_of
+
+    models = [load_generator(d) for d in model_dirs]
+    sizes = {m.size for m in models}
+    if len(sizes) != 1:
+        raise InvalidParamsError(
+            f"evaluate: all models must have the same size, got {sorted(sizes)}"
+        )
+    size = sizes.pop()
+    if data is None:
+        from productstudio.settings import get_settings
+
+        data = load_products(data_root, size=size, cache_dir=get_settings().cache_dir / "products")
+    train, test = data.subset(Split.TRAIN), data.subset(Split.TEST, limit=params.n)
+    net = (
+        FeatureNetwork.efficientnet_lite0(params.features)
+        if params.features is None or params.features.name == "efficientnet_lite0_imagenet.onnx"
+        else FeatureNetwork.from_onnx(params.features)
+    )
+    ev = Evaluator(train, test, net, params)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows: dict[str, dict[str, Any]] = {"real train photos (reference)": ev.real_reference()}
+    grids: dict[str, str] = {}
+    prompts = [prompt_of(r) for r in test.records]
+    for i, (d, m) in enumerate(zip(model_dirs, models, strict=True)):
+        name = Path(d).name
+        t = time.monotonic()
+        imgs = m.sample(prompts, seed=params.seed)
+        ms = (time.monotonic() - t) * 1000 / len(imgs)
+        row: dict[str, Any] = {
+            "family": m.family,
+            "fusion": str(m.cond_config.fusion),
+            **ev.score(imgs),
+            "ms_per_image": ms,
+        }
+        if isinstance(m, ConditionalVAE):
+            rec = m.reconstruct(test.images, prompts)
+            row["recon_psnr"] = float(
+                np.mean([psnr(a, b) for a, b in zip(test.images, rec, strict=True)])
+            )
+            row["recon_ssim"] = float(
+                np.mean([ssim(a, b) for a, b in zip(test.images, rec, strict=True)])
+            )
+        rows[name] = row
+        save_image(make_grid(imgs[: params.grid]), out_dir / f"grid_{name}.png")
+        grids[name] = f"grid_{name}.png"
+        if on_progress is not None:
+            on_progress(i + 1, len(models))
+    rows["baseline: class mean + noise"] = ev.score(
+        baseline_class_mean(train, test, params.noise_std, params.seed)
+    )
+    rows["baseline: random other class"] = ev.score(baseline_other_class(train, test, params.seed))
+    save_image(make_grid(test.images[: params.grid]), out_dir / "grid_real_test.png")
+    grids["real test photos"] = "grid_real_test.png"
+    result = {
+        "feature_network": net.name,
+        "size": size,
+        "n_test": len(test),
+        "n_train": len(train),
+        "models": {k: v for k, v in rows.items() if not k.startswith(("baseline", "real"))},
+        "baselines": {k: v for k, v in rows.items() if k.startswith("baseline")},
+        "reference": rows["real train photos (reference)"],
+    }
+    from productstudio.imaging import write_atomic
+
+    write_atomic(json.dumps(result, indent=1).encode(), out_dir / "report.json")
+    write_html_report(
+        out_dir / "report.html",
+        "Generator evaluation",
+        rows,
+        grids,
+        notes=[
+            f"features: {net.name} (FID/KID comparable only on the same network)",
+            f"{len(test)} test photos, {len(train)} train photos, {size}px",
+        ],
+    )
+    return result

@@ -1,0 +1,47 @@
+"""Conditional image generators (GAN, CVAE, diffusion) behind one registry (imports torch).
+
+Example:
+    >>> from productstudio.models.generators import GENERATORS
+    >>> GENERATORS.names()
+    ['diffusion', 'gan', 'vae']
+"""
+
+from productstudio.models.generators.base import GENERATORS, ConditionalGenerator, load_generator
+from productstudio.models.generators.diffusion import ConditionalDiffusion, DiffusionConfig
+from productstudio.models.generators.gan import ConditionalGAN, GANConfig
+from productstudio.models.generators.vae import ConditionalVAE, VAEConfig
+
+CONFIGS: dict[str, type] = {"gan": GANConfig, "vae": VAEConfig, "diffusion": DiffusionConfig}
+
+__all__ = [
+    "CONFIGS",
+    "GENERATORS",
+    "ConditionalDiffusion",
+    "ConditionalGAN",
+    "ConditionalGenerator",
+    "ConditionalVAE",
+    "DiffusionConfig",
+    "GANConfig",
+    "VAEConfig",
+    "default_config",
+    "load_generator",
+]
+
+
+def default_config(family: str, size: int = 64, **overrides: object) -> object:
+    """A CPU-sized config of ``family`` at ``size`` px (fields overridable by keyword)."""
+    import dataclasses
+
+    presets: dict[str, dict[str, object]] = {
+        "gan": {"g_channels": 16, "d_channels": 16},
+        "vae": {"channels": 32},
+        "diffusion": {
+            "block_out_channels": (32, 64, 64),
+            "attention": (False, False, False),
+            "sample_steps": 20,
+        },
+    }
+    base = presets[GENERATORS.get(family).family]
+    kw = {**base, "size": size, **overrides}
+    names = {f.name for f in dataclasses.fields(CONFIGS[family])}
+    return CONFIGS[family](**{k: v for k, v in kw.items() if k in names})

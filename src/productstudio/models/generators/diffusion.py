@@ -1,0 +1,157 @@
+"""Conditional diffusion: diffusers ``UNet2DModel`` + fused condition (class_embed_type="identity"),
+DDPM training, DDIM sampling with classifier-free guidance, EMA of the UNet."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from productstudio.errors import InvalidParamsError, MissingDependencyError
+from productstudio.models.conditioning.fusion import CondBatch, ConditionConfig, ConditionEncoder
+from productstudio.models.data import Vocab
+from productstudio.models.generators.base import GENERATORS, ConditionalGenerator, Ema
+from productstudio.models.generators.layers import levels
+
+
+@dataclass(frozen=True)
+class DiffusionConfig:
+    size: int = 64
+    block_out_channels: tuple[int, ...] = (32, 64, 128, 128)
+    attention: tuple[bool, ...] = (False, False, False, True)
+    layers_per_block: int = 1
+    norm_num_groups: int = 8
+    train_timesteps: int = 1000
+    beta_schedule: str = "squaredcos_cap_v2"
+    lr: float = 5e-4
+    ema_decay: float = 0.999
+    p_drop_all: float = 0.1
+    p_drop_each: float = 0.1
+    sample_steps: int = 25
+    guidance: float = 2.0
+
+    def __post_init__(self) -> None:
+        levels(self.size)
+        if len(self.block_out_channels) != len(self.attention):
+            raise InvalidParamsError(
+                "DiffusionConfig: block_out_channels and attention differ in length"
+            )
+        if any(c % self.norm_num_groups for c in self.block_out_channels):
+            raise InvalidParamsError(
+                "DiffusionConfig: every channel count must divide by norm_num_groups"
+            )
+        if self.sample_steps < 1 or self.sample_steps > self.train_timesteps:
+            raise InvalidParamsError(
+                f"DiffusionConfig.sample_steps must be in 1..{self.train_timesteps}"
+            )
+        if self.guidance < 0:
+            raise InvalidParamsError("DiffusionConfig.guidance must be >= 0")
+
+
+def _unet(cfg: DiffusionConfig) -> Any:
+    try:
+        from diffusers import UNet2DModel
+    except ImportError as exc:  # pragma: no cover
+        raise MissingDependencyError(
+            'diffusion needs diffusers: pip install "productstudio[learn]"'
+        ) from exc
+    down = tuple("AttnDownBlock2D" if a else "DownBlock2D" for a in cfg.attention)
+    up = tuple("AttnUpBlock2D" if a else "UpBlock2D" for a in reversed(cfg.attention))
+    return UNet2DModel(
+        sample_size=cfg.size,
+        in_channels=3,
+        out_channels=3,
+        block_out_channels=cfg.block_out_channels,
+        down_block_types=down,
+        up_block_types=up,
+        layers_per_block=cfg.layers_per_block,
+        norm_num_groups=cfg.norm_num_groups,
+        attention_head_dim=8,
+        class_embed_type="identity",
+    )
+
+
+@GENERATORS.register("diffusion")
+class ConditionalDiffusion(ConditionalGenerator):
+    family = "diffusion"
+    config_cls = DiffusionConfig
+
+    def __init__(self, config: DiffusionConfig, cond_config: ConditionConfig, vocab: Vocab) -> None:
+        super().__init__(config, cond_config, vocab)
+        self.unet = _unet(config)
+        time_dim = config.block_out_channels[0] * 4
+        self.cond = ConditionEncoder(cond_config)
+        self.cond_proj = nn.Linear(cond_config.out_dim, time_dim)
+        self.ema: Any = Ema.copy(
+            nn.ModuleDict({"unet": self.unet, "cond": self.cond, "proj": self.cond_proj})
+        )
+
+    def _schedulers(self) -> tuple[Any, Any]:
+        from diffusers import DDIMScheduler, DDPMScheduler
+
+        c = self.config
+        ddpm = DDPMScheduler(num_train_timesteps=c.train_timesteps, beta_schedule=c.beta_schedule)
+        ddim = DDIMScheduler(
+            num_train_timesteps=c.train_timesteps,
+            beta_schedule=c.beta_schedule,
+            steps_offset=1,
+            clip_sample=True,
+            set_alpha_to_one=False,
+        )
+        return ddpm, ddim
+
+    def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        params = [*self.unet.parameters(), *self.cond.parameters(), *self.cond_proj.parameters()]
+        return {"unet": torch.optim.AdamW(params, lr=self.config.lr, weight_decay=0.0)}
+
+    def train_step(
+        self,
+        x: torch.Tensor,
+        cond: CondBatch,
+        step: int,
+        optimizers: dict[str, torch.optim.Optimizer],
+        generator: torch.Generator,
+    ) -> dict[str, float]:
+        if not hasattr(self, "_ddpm"):
+            self._ddpm = self._schedulers()[0]
+        b = x.shape[0]
+        noise = torch.randn(x.shape, generator=generator).to(x.device)
+        t = torch.randint(0, self.config.train_timesteps, (b,), generator=generator).to(x.device)
+        noisy = self._ddpm.add_noise(x, noise, t)
+        emb = self.cond_proj(self.cond(cond))
+        pred = self.unet(noisy, t, class_labels=emb).sample
+        loss = F.mse_loss(pred, noise)
+        opt = optimizers["unet"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(opt.param_groups[0]["params"], 1.0)
+        opt.step()
+        Ema.update(
+            self.ema,
+            nn.ModuleDict({"unet": self.unet, "cond": self.cond, "proj": self.cond_proj}),
+            self.config.ema_decay,
+            step,
+        )
+        return {"loss": float(loss.detach())}
+
+    def generate(self, cond: CondBatch, generator: torch.Generator) -> torch.Tensor:
+        _, ddim = self._schedulers()
+        ddim.set_timesteps(self.config.sample_steps)
+        unet, cenc, proj = self.ema["unet"], self.ema["cond"], self.ema["proj"]
+        b = len(cond)
+        emb = proj(cenc(cond))
+        g = self.config.guidance
+        if g != 1.0:
+            emb = torch.cat([emb, proj(cenc(cond.null()))])
+        x = torch.randn(b, 3, self.size, self.size, generator=generator).to(self.device)
+        for t in ddim.timesteps:
+            inp = torch.cat([x, x]) if g != 1.0 else x
+            eps = unet(inp, t, class_labels=emb).sample
+            if g != 1.0:
+                e_c, e_u = eps.chunk(2)
+                eps = e_u + g * (e_c - e_u)
+            x = ddim.step(eps, t, x, eta=0.0).prev_sample
+        return x.clamp(-1, 1)

@@ -1,0 +1,139 @@
+"""Conditional GAN: FiLM generator, projection discriminator, hinge loss, spectral norm, EMA."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+from productstudio.errors import InvalidParamsError
+from productstudio.models.conditioning.fusion import CondBatch, ConditionConfig, ConditionEncoder
+from productstudio.models.data import Vocab
+from productstudio.models.generators.base import GENERATORS, ConditionalGenerator, Ema
+from productstudio.models.generators.layers import CondDecoder, levels
+
+
+@dataclass(frozen=True)
+class GANConfig:
+    size: int = 64
+    z_dim: int = 64
+    g_channels: int = 32
+    d_channels: int = 32
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    beta1: float = 0.0
+    beta2: float = 0.999
+    ema_decay: float = 0.999
+    p_drop_all: float = 0.0
+    p_drop_each: float = 0.1
+
+    def __post_init__(self) -> None:
+        levels(self.size)
+        if self.z_dim < 1 or self.g_channels < 1 or self.d_channels < 1:
+            raise InvalidParamsError("GANConfig: z_dim and channels must be >= 1")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise InvalidParamsError(f"GANConfig.ema_decay must be in [0, 1), got {self.ema_decay}")
+
+
+class _Generator(nn.Module):
+    def __init__(self, cfg: GANConfig, cond_cfg: ConditionConfig) -> None:
+        super().__init__()
+        self.cond = ConditionEncoder(cond_cfg)
+        self.dec = CondDecoder(cfg.z_dim, cond_cfg.out_dim, cfg.size, cfg.g_channels, "batch")
+
+    def forward(self, z: torch.Tensor, cond: CondBatch) -> torch.Tensor:
+        return self.dec(z, self.cond(cond))
+
+
+class _DBlock(nn.Module):
+    def __init__(self, c_in: int, c_out: int) -> None:
+        super().__init__()
+        self.c1 = spectral_norm(nn.Conv2d(c_in, c_out, 3, 1, 1))
+        self.c2 = spectral_norm(nn.Conv2d(c_out, c_out, 3, 1, 1))
+        self.skip = spectral_norm(nn.Conv2d(c_in, c_out, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.c2(F.leaky_relu(self.c1(F.leaky_relu(x, 0.2)), 0.2))
+        return F.avg_pool2d(h + self.skip(x), 2)
+
+
+class _Discriminator(nn.Module):
+    """Projection discriminator (Miyato & Koyama 2018) on the fused condition vector."""
+
+    def __init__(self, cfg: GANConfig, cond_cfg: ConditionConfig) -> None:
+        super().__init__()
+        n = levels(cfg.size)
+        ch = [cfg.d_channels * min(2**i, 8) for i in range(n + 1)]
+        self.stem = spectral_norm(nn.Conv2d(3, ch[0], 3, 1, 1))
+        self.blocks = nn.Sequential(*[_DBlock(ch[i], ch[i + 1]) for i in range(n)])
+        self.cond = ConditionEncoder(cond_cfg)
+        self.lin = spectral_norm(nn.Linear(ch[-1], 1))
+        self.proj = spectral_norm(nn.Linear(cond_cfg.out_dim, ch[-1]))
+
+    def forward(self, x: torch.Tensor, cond: CondBatch) -> torch.Tensor:
+        h = F.leaky_relu(self.blocks(self.stem(x)), 0.2).sum((2, 3))
+        return self.lin(h).squeeze(1) + (self.proj(self.cond(cond)) * h).sum(1)
+
+
+@GENERATORS.register("gan")
+class ConditionalGAN(ConditionalGenerator):
+    family = "gan"
+    config_cls = GANConfig
+
+    def __init__(self, config: GANConfig, cond_config: ConditionConfig, vocab: Vocab) -> None:
+        super().__init__(config, cond_config, vocab)
+        self.G = _Generator(config, cond_config)
+        self.D = _Discriminator(config, cond_config)
+        self.G_ema = Ema.copy(self.G)
+
+    def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        c = self.config
+        return {
+            "g": torch.optim.Adam(self.G.parameters(), lr=c.lr_g, betas=(c.beta1, c.beta2)),
+            "d": torch.optim.Adam(self.D.parameters(), lr=c.lr_d, betas=(c.beta1, c.beta2)),
+        }
+
+    def _z(self, n: int, g: torch.Generator) -> torch.Tensor:
+        return torch.randn(n, self.config.z_dim, generator=g).to(self.device)
+
+    def train_step(
+        self,
+        x: torch.Tensor,
+        cond: CondBatch,
+        step: int,
+        optimizers: dict[str, torch.optim.Optimizer],
+        generator: torch.Generator,
+    ) -> dict[str, float]:
+        b = x.shape[0]
+        # discriminator: hinge loss
+        with torch.no_grad():
+            fake = self.G(self._z(b, generator), cond)
+        d_real, d_fake = self.D(x, cond), self.D(fake, cond)
+        loss_d = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
+        optimizers["d"].zero_grad(set_to_none=True)
+        loss_d.backward()
+        optimizers["d"].step()
+        # generator
+        fake = self.G(self._z(b, generator), cond)
+        loss_g = -self.D(fake, cond).mean()
+        optimizers["g"].zero_grad(set_to_none=True)
+        loss_g.backward()
+        optimizers["g"].step()
+        Ema.update(self.G_ema, self.G, self.config.ema_decay, step)
+        return {
+            "loss_d": float(loss_d.detach()),
+            "loss_g": float(loss_g.detach()),
+            "d_real": float(d_real.detach().mean()),
+            "d_fake": float(d_fake.detach().mean()),
+        }
+
+    def generate(self, cond: CondBatch, generator: torch.Generator) -> torch.Tensor:
+        return self.G_ema(self._z(len(cond), generator), cond)
+
+    def train(self, mode: bool = True) -> ConditionalGAN:
+        super().train(mode)
+        self.G_ema.eval()  # the EMA copy always uses running BatchNorm statistics
+        return self
