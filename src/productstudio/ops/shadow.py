@@ -197,12 +197,31 @@ def floor_row(image: RGBAImage, floor_band: float = 0.02) -> int:
 
 
 def _gauss(m: np.ndarray, sx: float, sy: float | None = None) -> np.ndarray:
+    """Gaussian blur; wide blurs run on a downscaled copy (shadows are smooth), so the cost
+    stays flat however soft the shadow is."""
     sy = sx if sy is None else sy
     if sx <= 0.05 and sy <= 0.05:
         return m
+    big = max(sx, sy)
+    h, w = m.shape[:2]
+    if big > _FAST_SIGMA and min(h, w) > 16:
+        f = _FAST_SIGMA / big
+        sw, sh = max(2, round(w * f)), max(2, round(h * f))
+        small = cv2.resize(m, (sw, sh), interpolation=cv2.INTER_AREA)
+        small = cv2.GaussianBlur(
+            small,
+            (0, 0),
+            sigmaX=max(sx * sw / w, 0.05),
+            sigmaY=max(sy * sh / h, 0.05),
+            borderType=cv2.BORDER_CONSTANT,
+        )
+        return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
     return cv2.GaussianBlur(
         m, (0, 0), sigmaX=max(sx, 0.05), sigmaY=max(sy, 0.05), borderType=cv2.BORDER_CONSTANT
     )
+
+
+_FAST_SIGMA = 6.0
 
 
 def contact_shadow_map(image: RGBAImage, params: ContactShadowParams | None = None) -> Mask:
