@@ -81,7 +81,8 @@ def train_cmd(
         if model.family != family.value:
             raise InvalidParamsError(f"{output} holds a {model.family} model, not {family.value}")
     else:
-        vocab = Vocab.build([r.attrs for r in train_set.records], ATTRIBUTES)
+        # the attribute vocabulary covers every split (values, not images)
+        vocab = Vocab.build([r.attrs for r in products.records], ATTRIBUTES)
         cond_cfg = ConditionConfig.from_vocab(vocab, text_encoder=text_encoder, fusion=fusion.value)
         model = GENERATORS.get(family.value).from_config(
             default_config(family.value, size), cond_cfg, vocab, seed=seed
@@ -158,13 +159,30 @@ def evaluate_cmd(
         help="Feature ONNX (default: EfficientNet-Lite0 from ../shared/weights/features).",
     ),
     seed: int = typer.Option(0, "--seed"),
+    limit: int | None = typer.Option(None, "--limit", help="Use only the first N products."),
+    classifier_steps: int = typer.Option(
+        200, "--classifier-steps", min=1, help="L-BFGS iterations of the attribute classifiers."
+    ),
 ) -> None:
     """FID/KID, precision/recall and attribute accuracy of models vs the test split; JSON + HTML."""
     from productstudio.metrics.generation_eval import EvalParams, evaluate_models
+    from productstudio.models.data import load_products
+    from productstudio.models.generators import load_generator
+    from productstudio.settings import get_settings
+
+    size = load_generator(model_dirs[0]).size
+    products = load_products(
+        data, size=size, limit=limit, cache_dir=get_settings().cache_dir / "products"
+    )
 
     with progress_bar("evaluate", len(model_dirs)) as cb:
         result = evaluate_models(
-            model_dirs, data, output, EvalParams(n=n, seed=seed, features=features), on_progress=cb
+            model_dirs,
+            data,
+            output,
+            EvalParams(n=n, seed=seed, features=features, classifier_steps=classifier_steps),
+            on_progress=cb,
+            data=products,
         )
     for name, row in result["models"].items():
         out.print(

@@ -48,19 +48,29 @@ def _check_feats(a: NDArray[np.floating], b: NDArray[np.floating], min_n: int = 
 def fid(a: NDArray[np.floating], b: NDArray[np.floating]) -> float:
     """Fréchet distance between Gaussians fitted to two feature sets (N, D).
 
-    ``‖μa−μb‖² + tr(Σa + Σb − 2(Σa Σb)^½)``; the trace of the square root is computed from the
-    eigenvalues of ``√Σa Σb √Σa`` (symmetric, so it is stable when N < D). 0 for a set with itself.
+    ``‖μa−μb‖² + tr(Σa + Σb − 2(Σa Σb)^½)``; the trace of the square root comes from the
+    singular values of ``Xa Xbᵀ`` when N ≤ D (exact, cheap) and from the eigenvalues of
+    ``√Σa Σb √Σa`` otherwise. 0 for a set with itself.
     """
     _check_feats(a, b)
     a64, b64 = np.asarray(a, np.float64), np.asarray(b, np.float64)
     mu = a64.mean(0) - b64.mean(0)
-    sa, sb = np.cov(a64, rowvar=False), np.cov(b64, rowvar=False)
-    w, v = np.linalg.eigh(sa)
-    sqrt_a = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
-    m = sqrt_a @ sb @ sqrt_a
-    ev = np.linalg.eigvalsh((m + m.T) / 2)
-    tr_sqrt = float(np.sqrt(np.clip(ev, 0, None)).sum())
-    val = float(mu @ mu + np.trace(sa) + np.trace(sb) - 2 * tr_sqrt)
+    xa, xb = a64 - a64.mean(0), b64 - b64.mean(0)
+    na, nb, d = len(a64), len(b64), a64.shape[1]
+    tr_a, tr_b = float((xa * xa).sum()) / (na - 1), float((xb * xb).sum()) / (nb - 1)
+    if min(na, nb) <= d:
+        # Σa Σb shares its non-zero eigenvalues with (Xa Xbᵀ)(Xb Xaᵀ)/((na-1)(nb-1)), so
+        # tr √(Σa Σb) is the nuclear norm of Xa Xbᵀ/√((na-1)(nb-1)): exact and cheap when N < D.
+        m = xa @ xb.T / np.sqrt((na - 1) * (nb - 1))
+        tr_sqrt = float(np.linalg.svd(m, compute_uv=False).sum())
+    else:
+        sa, sb = xa.T @ xa / (na - 1), xb.T @ xb / (nb - 1)
+        w, v = np.linalg.eigh(sa)
+        sqrt_a = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+        m = sqrt_a @ sb @ sqrt_a
+        ev = np.linalg.eigvalsh((m + m.T) / 2)
+        tr_sqrt = float(np.sqrt(np.clip(ev, 0, None)).sum())
+    val = float(mu @ mu + tr_a + tr_b - 2 * tr_sqrt)
     return max(val, 0.0) if val > -1e-6 else val
 
 

@@ -122,8 +122,9 @@ class Vocab:
     def size(self, name: str) -> int:
         return len(self.values[name])
 
-    def index(self, name: str, value: str | None) -> int:
-        """Index of ``value`` (0 for None/empty); unknown values raise InvalidParamsError."""
+    def index(self, name: str, value: str | None, *, strict: bool = True) -> int:
+        """Index of ``value`` (0 for None/empty); unknown values raise InvalidParamsError
+        (or map to 0 with ``strict=False``)."""
         if name not in self.values:
             raise InvalidParamsError(
                 f"unknown attribute '{name}'. Known attributes: {', '.join(self.values)}"
@@ -134,6 +135,8 @@ class Vocab:
         for i, v in enumerate(vals):
             if v.lower() == value.strip().lower():
                 return i
+        if not strict:
+            return 0
         shown = ", ".join(vals[1:20]) + (" …" if len(vals) > 21 else "")
         raise InvalidParamsError(f"unknown {name} '{value}'. Known values: {shown}")
 

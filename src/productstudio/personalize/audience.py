@@ -110,7 +110,9 @@ def measure_audience_effect(
     for i, r in enumerate(records):
         attrs = {k: v for k, v in r.attrs.items() if k not in drop}
         for name, aud in audiences.items():
-            imgs = model.sample([Prompt("", attrs, aud)] * samples_per_prompt, seed=seed + i)
+            imgs = model.sample(
+                [Prompt("", attrs, aud)] * samples_per_prompt, seed=seed + i, strict=False
+            )
             per[name].append(colour_stats(imgs))
 
     def arr(name: str, key: str) -> NDArray[np.float64]:

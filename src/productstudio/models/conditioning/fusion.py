@@ -142,7 +142,10 @@ class Conditioner:
         self.vocab = vocab
         self.text_encoder = text_encoder
 
-    def arrays(self, prompts: Sequence[Prompt]) -> dict[str, NDArray[np.generic]]:
+    def arrays(
+        self, prompts: Sequence[Prompt], *, strict: bool = True
+    ) -> dict[str, NDArray[np.generic]]:
+        """Encoded arrays; ``strict=False`` maps unknown attribute values to ``<none>``."""
         titles = [p.title for p in prompts]
         enc = get_text_encoder(self.text_encoder)
         text = enc.encode(titles).astype(np.float32)
@@ -155,7 +158,10 @@ class Conditioner:
                     f"unknown attribute(s) {sorted(unknown)}. Known: {', '.join(self.vocab.names)}"
                 )
         attrs = np.array(
-            [[self.vocab.index(n, p.attrs.get(n)) for n in self.vocab.names] for p in prompts],
+            [
+                [self.vocab.index(n, p.attrs.get(n), strict=strict) for n in self.vocab.names]
+                for p in prompts
+            ],
             np.int64,
         ).reshape(len(prompts), len(self.vocab.names))
         aud = np.array(
@@ -173,8 +179,8 @@ class Conditioner:
 
         return CondBatch(t("text"), t("text_present"), t("attrs"), t("audience"))
 
-    def batch(self, prompts: Sequence[Prompt]) -> CondBatch:
-        return self.to_batch(self.arrays(prompts))
+    def batch(self, prompts: Sequence[Prompt], *, strict: bool = True) -> CondBatch:
+        return self.to_batch(self.arrays(prompts, strict=strict))
 
 
 class ImageEncoder(nn.Module):

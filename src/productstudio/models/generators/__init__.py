@@ -34,9 +34,9 @@ def default_config(family: str, size: int = 64, **overrides: object) -> object:
 
     presets: dict[str, dict[str, object]] = {
         "gan": {"g_channels": 16, "d_channels": 16},
-        "vae": {"channels": 32},
+        "vae": {"channels": 16},
         "diffusion": {
-            "block_out_channels": (32, 64, 64),
+            "block_out_channels": (16, 32, 32),
             "attention": (False, False, False),
             "sample_steps": 20,
         },

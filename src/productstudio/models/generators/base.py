@@ -192,10 +192,12 @@ class ConditionalGenerator(nn.Module):
         return np.concatenate(outs) if outs else np.zeros((0, self.size, self.size, 3), np.uint8)
 
     def sample(
-        self, prompts: Sequence[Prompt], seed: int = 0, batch_size: int = 64
+        self, prompts: Sequence[Prompt], seed: int = 0, batch_size: int = 64, *, strict: bool = True
     ) -> NDArray[np.uint8]:
-        """One image per prompt, uint8 (N, S, S, 3); same seed → same images."""
-        return self.sample_cond(self.conditioner.batch(prompts), seed, batch_size)
+        """One image per prompt, uint8 (N, S, S, 3); same seed → same images.
+
+        ``strict=False`` treats attribute values the model never saw as unknown (evaluation)."""
+        return self.sample_cond(self.conditioner.batch(prompts, strict=strict), seed, batch_size)
 
 
 def load_generator(

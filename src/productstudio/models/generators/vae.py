@@ -123,14 +123,19 @@ class ConditionalVAE(ConditionalGenerator):
 
     @torch.no_grad()
     def reconstruct(
-        self, images: NDArray[np.uint8], prompts: Sequence[Prompt]
+        self, images: NDArray[np.uint8], prompts: Sequence[Prompt], *, strict: bool = True
     ) -> NDArray[np.uint8]:
         """Encode real photos with their own condition and decode the posterior mean."""
-        return self.edit(images, prompts, prompts)
+        return self.edit(images, prompts, prompts, strict=strict)
 
     @torch.no_grad()
     def edit(
-        self, images: NDArray[np.uint8], source: Sequence[Prompt], target: Sequence[Prompt]
+        self,
+        images: NDArray[np.uint8],
+        source: Sequence[Prompt],
+        target: Sequence[Prompt],
+        *,
+        strict: bool = True,
     ) -> NDArray[np.uint8]:
         """Attribute editing: encode ``images`` under ``source``, decode under ``target``.
 
@@ -146,8 +151,8 @@ class ConditionalVAE(ConditionalGenerator):
         was = self.training
         self.eval()
         x = from_uint8(images).to(self.device)
-        cs = self.cond(self.conditioner.batch(source).to(self.device))
-        ct = self.cond(self.conditioner.batch(target).to(self.device))
+        cs = self.cond(self.conditioner.batch(source, strict=strict).to(self.device))
+        ct = self.cond(self.conditioner.batch(target, strict=strict).to(self.device))
         mu, _ = self.enc(x, cs)
         out = to_uint8(self.dec(mu, ct))
         self.train(was)

@@ -147,7 +147,7 @@ def train(
     images = from_uint8(data.images)
     prev = preview if preview is not None else data
     prev_cond = Conditioner.to_batch(
-        model.conditioner.arrays([prompt_of(r) for r in prev.records[:16]])
+        model.conditioner.arrays([prompt_of(r) for r in prev.records[:16]], strict=False)
     )
     p_all, p_each = model.drop_probs()
     total = params.max_steps if params.max_steps is not None else 0
