@@ -3,6 +3,13 @@
 Heavy imports (torch, torchmetrics) happen inside the functions that need them.
 """
 
+from productstudio.metrics.generation import (
+    AttributeClassifier,
+    FeatureNetwork,
+    fid,
+    kid,
+    precision_recall,
+)
 from productstudio.metrics.quality import (
     MS_SSIM_MIN_SIDE,
     DeltaEStats,
@@ -27,18 +34,23 @@ from productstudio.metrics.segmentation import (
 
 __all__ = [
     "MS_SSIM_MIN_SIDE",
+    "AttributeClassifier",
     "BoundaryScores",
     "DeltaEStats",
+    "FeatureNetwork",
     "MaskScores",
     "boundary_f",
     "boundary_scores",
     "delta_e",
     "evaluate_mask",
+    "fid",
     "gradient_error",
     "iou",
+    "kid",
     "mae",
     "ms_ssim",
     "mse",
+    "precision_recall",
     "psnr",
     "sad",
     "ssim",
