@@ -169,14 +169,17 @@ def _box_region(shape: tuple[int, int], box: TextBox, pad: int) -> tuple[int, in
     return max(0, y - pad), min(H, y + h + pad), max(0, x - pad), min(W, x + w + pad)
 
 
-def stroke_mask(image: Image, box: TextBox, *, dilate: int = 2) -> NDArray[np.bool_]:
+def stroke_mask(
+    image: Image, box: TextBox, *, dilate: int = 2, strict: bool = False
+) -> NDArray[np.bool_]:
     """The text's own pixels inside ``box`` (full-image bool mask), grown by ``dilate`` px.
 
     Glyph strokes are thin: a morphological top-hat (light text) or black-hat (dark text) of
     the luma with a kernel wider than a stroke isolates them from the background, even a
     textured one or through a semi-transparent watermark. The polarity with the stronger
     response wins; Otsu's threshold splits it. A hole this tight inpaints much better than
-    the whole box.
+    the whole box. ``strict`` keeps only the stronger half of the stroke pixels (no
+    anti-aliased edges), used to measure the text's colour.
     """
     check_image(image)
     rgb = to_uint8(image)[..., :3]
@@ -209,14 +212,19 @@ def stroke_mask(image: Image, box: TextBox, *, dilate: int = 2) -> NDArray[np.bo
         thr, _ = cv2.threshold(
             r8[inside].reshape(-1, 1), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU
         )
-        thr = max(float(thr), 8.0)
+        thr = max(0.4 * float(thr), 10.0)  # Otsu is pulled up by logos and edges nearby
         sel = (resp > thr) & inside
         if not sel.any():
             continue
-        # the text differs from the background around the box; gaps between glyphs do not
-        score = abs(float(np.median(luma[sel])) - ref_luma)
+        # glyphs run along the whole box (a logo or stain is a compact blob) and differ
+        # from the background around the box (the gaps between glyphs do not)
+        along = sel.any(axis=0 if bw >= bh else 1)
+        span = inside.any(axis=0 if bw >= bh else 1)
+        coverage = float(along[span].mean()) if span.any() else 0.0
+        score = coverage * abs(float(np.median(luma[sel])) - ref_luma)
         if score > best_score:
-            best_score, best = score, sel
+            core = sel & (resp >= float(np.median(resp[sel])))
+            best_score, best = score, core if strict else sel
     if best is None:
         return out
     s: np.ndarray = best.astype(np.uint8)
@@ -321,11 +329,12 @@ def classify_text(
         if (near_t or near_b) and w >= 0.5 * W:
             score += p.w_banner
             why.append("spans a top/bottom banner")
-        stroke = stroke_mask(rgb, b, dilate=0)
+        stroke = stroke_mask(rgb, b, dilate=0, strict=True)
         if int(stroke.sum()) >= 8:
             core = cv2.erode(stroke.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
             vals = lab_full[core] if core.sum() >= 8 else lab_full[stroke]
-            std = float(np.sqrt(vals.var(axis=0).sum()))
+            mad = np.median(np.abs(vals - np.median(vals, axis=0)), axis=0) * 1.4826
+            std = float(np.sqrt((mad**2).sum()))  # robust: anti-aliased edge pixels ignored
             if std < p.uniform_std:
                 score += p.w_uniform
                 why.append(f"flat rendered colour (std {std:.1f})")
