@@ -7,8 +7,12 @@ limit. An unconfirmed rule (``confirmed: false``) or one with ``severity: warn``
 
 How things are measured:
 
-* **Product mask**: the image's own alpha when it has transparency, else the segmenter
-  (``load_segmenter("auto")`` unless one is passed in), thresholded at 0.5.
+* **Product mask**: the image's own alpha when it has transparency; else, when the rules ask
+  for a background colour and the picture's outer edge is mostly that colour, every pixel
+  that differs from it by more than ``max_deviation`` (small specks dropped: they count as
+  stray marks on the background); else the segmenter (``load_segmenter("auto")`` unless one
+  is passed in), thresholded at 0.5. Learned segmenters are unreliable on clean packshots
+  (IS-Net marks most of a white frame as foreground), hence the colour rule first.
 * **Background purity**: over the non-product pixels farther than a small band from the product
   (``max(8 px, 0.6 % of the long side)``: JPEG ringing and anti-aliased edges live there), the
   share of pixels exactly equal to the required colour, and the worst per-channel deviation.
@@ -214,6 +218,8 @@ class _Measure:
         self._mask: np.ndarray | None = None
         self.mask_source = ""
         self._text = text_detector
+        self.bg_color: tuple[int, int, int] | None = None
+        self.bg_tolerance = 8
 
     @property
     def transparent(self) -> bool:
@@ -225,6 +231,9 @@ class _Measure:
                 assert self.alpha is not None
                 self._mask = self.alpha > 127
                 self.mask_source = "alpha"
+            elif self.bg_color is not None and self._plain_border():
+                self._mask = self._colour_mask()
+                self.mask_source = "difference from the background colour"
             else:
                 seg = self._segmenter
                 if seg is None:
@@ -235,6 +244,39 @@ class _Measure:
                 self._mask = seg.segment(self.rgb).mask > 0.5
                 self.mask_source = getattr(seg, "name", "segmenter")
         return self._mask
+
+    def _deviation(self) -> np.ndarray:
+        assert self.bg_color is not None
+        col = np.asarray(self.bg_color, np.int16)
+        return np.asarray(np.abs(self.rgb.astype(np.int16) - col).max(axis=2))
+
+    def _plain_border(self) -> bool:
+        """Most of the picture's outer 2 px are the required background colour."""
+        dev = self._deviation()
+        edge = np.concatenate(
+            [dev[:2].ravel(), dev[-2:].ravel(), dev[:, :2].ravel(), dev[:, -2:].ravel()]
+        )
+        return bool((edge <= self.bg_tolerance).mean() >= 0.6)
+
+    def _colour_mask(self) -> np.ndarray:
+        """Product = everything that differs from the background colour, specks removed."""
+        raw = (self._deviation() > self.bg_tolerance).astype(np.uint8)
+        differs = np.asarray(cv2.morphologyEx(raw, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8)))
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(differs, connectivity=8)
+        if n <= 1:
+            return np.zeros(differs.shape, bool)
+        areas = stats[1:, cv2.CC_STAT_AREA]
+        keep = np.zeros(n, bool)
+        keep[1:] = areas >= max(50.0, 0.01 * float(areas.max()))
+        # patches touching the frame (other than the product itself) are background faults
+        h, w = differs.shape
+        x, y = stats[:, cv2.CC_STAT_LEFT], stats[:, cv2.CC_STAT_TOP]
+        bw, bh = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]
+        touches = (x == 0) | (y == 0) | (x + bw == w) | (y + bh == h)
+        largest = 1 + int(np.argmax(areas))
+        touches[largest] = False
+        keep &= ~touches
+        return np.asarray(keep[labels])
 
     def text_detector(self) -> Any | None:
         if callable(self._text) and not hasattr(self._text, "detect"):
@@ -523,6 +565,9 @@ def check_loaded(
         preset: name shown in the report.
     """
     m = _Measure(loaded, data, segmenter, text_detector)
+    if rules.background is not None:
+        m.bg_color = parse_color(rules.background.color)[:3]
+        m.bg_tolerance = rules.background.max_deviation
     report = ComplianceReport(loaded.source, preset=preset)
     for name, rule in rules.active():
         if name == "fill":
