@@ -56,11 +56,7 @@ def check_cmd(
     if fix and output is None:
         raise typer.BadParameter("--fix needs -o/--output DIR", param_hint="--output")
     recipe = load_recipe(preset)
-    from productstudio.models.segmenters import load_segmenter
-
-    segmenter: Any = None
-    if not all(_has_alpha(p) for p in images):
-        segmenter = load_segmenter(model)
+    segmenter = _LazySegmenter(model)  # loaded only if a rule needs a learned mask
     reports: list[dict[str, Any]] = []
     any_fail = False
     for path in images:
@@ -69,8 +65,8 @@ def check_cmd(
         if fix and rep.failed:
             assert output is not None
             ctx = StepContext(segmenter_choice=model)
-            if segmenter is not None:
-                ctx.set_segmenter(segmenter)
+            if segmenter.loaded is not None:
+                ctx.set_segmenter(segmenter.loaded)
             res = recipe.apply(path, ctx)
             dest = output / (path.stem + res.suffix)
             res.save(dest)
@@ -92,14 +88,23 @@ def check_cmd(
         raise typer.Exit(1)
 
 
-def _has_alpha(path: Path) -> bool:
-    from PIL import Image as PILImage
+class _LazySegmenter:
+    """Loads ``--model`` on the first ``segment`` call (clean packshots never need it)."""
 
-    try:
-        with PILImage.open(path) as im:
-            return "A" in im.getbands() or "transparency" in im.info
-    except OSError:
-        return False
+    def __init__(self, choice: str) -> None:
+        self.choice = choice
+        self.loaded: Any = None
+
+    @property
+    def name(self) -> str:
+        return getattr(self.loaded, "name", self.choice)
+
+    def segment(self, image: Any) -> Any:
+        if self.loaded is None:
+            from productstudio.models.segmenters import load_segmenter
+
+            self.loaded = load_segmenter(self.choice)
+        return self.loaded.segment(image)
 
 
 recipe_app = typer.Typer(help="Validate, show and list recipes and presets.", no_args_is_help=True)
