@@ -229,6 +229,8 @@ def erase_text_cmd(
         load_text_detector,
     )
 
+    if select not in {t.value for t in TextSelect}:
+        raise InvalidParamsError(f"--select must be overlay, all or printed, got '{select}'")
     params = EraseTextParams(select=TextSelect(select), dilate=dilate)
     img = _load(image)
     res = erase_text(img, load_text_detector(detector), load_inpainter(model), params)
