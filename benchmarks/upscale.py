@@ -131,7 +131,8 @@ def main() -> None:
     for r in results:
         print(
             f"{r['case']:28} {r['backend']:22} {r['psnr_mean']:7.2f} "
-            f"{r['psnr_gain_vs_bicubic_db']:8.2f} {r['ssim_mean']:6.3f} {r['ms_per_output_mp']:9.1f}"
+            f"{r['psnr_gain_vs_bicubic_db']:8.2f} {r['ssim_mean']:6.3f} "
+            f"{r['ms_per_output_mp']:9.1f}"
         )
     print(out)
 
