@@ -195,3 +195,22 @@ def test_presets_on_real_product_photos(tmp_path: Path) -> None:
         assert res.pixels.shape == (canvas.size[1], canvas.size[0], 3), name
         out = res.save(tmp_path / f"{name}{res.suffix}")
         assert Image.open(out).size == canvas.size
+
+
+def test_canvas_min_size_upscale_uses_the_upscaler_registry() -> None:
+    """min_size: upscale enlarges the product with a registered upscaler, then places it."""
+    pytest.importorskip("productstudio.models.upscalers")
+    r = Recipe.from_text(
+        "version: 1\nsteps:\n  - canvas: {width: 400, height: 400, min_size: upscale, "
+        "upscaler: lanczos}\n"
+    )
+    img = np.zeros((50, 50, 4), np.uint8)
+    img[10:40, 10:40] = (200, 10, 10, 255)
+    res = r.apply(img)
+    assert res.pixels.shape == (400, 400, 4)
+    assert alpha_bbox(res.pixels) == (30, 30, 370, 370)
+    assert res.notes == ["min_size=upscale: product enlarged 11.33x with lanczos"]
+    warn = Recipe.from_text(
+        "version: 1\nsteps:\n  - canvas: {width: 400, height: 400, min_size: warn}\n"
+    ).apply(img)
+    assert "must be enlarged 11.33x" in warn.notes[0]

@@ -112,13 +112,24 @@ def cutout_step(ctx: StepContext, image: np.ndarray, params: CutoutStep) -> np.n
 
 
 # -- canvas ---------------------------------------------------------------------------------
-CanvasStep = dataclass_model("CanvasStep", CanvasParams)
+CanvasStep = dataclass_model("CanvasStep", CanvasParams, extra={"upscaler": (str, "auto")})
 
 
-def _upscaler_available() -> bool:
+def _upscale_product(ctx: StepContext, img: np.ndarray, scale: float, choice: str) -> np.ndarray:
+    """Enlarge the product's crop with a learned upscaler from the registry (``min_size:
+    upscale``); the final fit to the canvas is then a small Lanczos step down."""
     import importlib.util
 
-    return importlib.util.find_spec("productstudio.models.upscalers") is not None
+    if importlib.util.find_spec("productstudio.models.upscalers") is None:
+        ctx.note("min_size=upscale: no upscaler registry installed; enlarged with Lanczos")
+        return img
+    from productstudio.models.upscalers import load_upscaler
+
+    up = ctx.resource(f"upscaler:{choice}", lambda: load_upscaler(choice))
+    factor = float(min(16.0, max(1.01, scale)))
+    ctx.note(f"min_size=upscale: product enlarged {factor:.2f}x with {getattr(up, 'name', choice)}")
+    out: np.ndarray = up.upscale(img, factor)
+    return out
 
 
 @register_step(
@@ -130,18 +141,15 @@ def canvas_step(ctx: StepContext, image: np.ndarray, params: DataclassStep) -> n
     if img.shape[2] == 3:  # no cut-out: the whole photo is the product
         img = np.dstack([img, np.full(img.shape[:2], 255, np.uint8)])
     plan = plan_layout(img, p)
+    if p.min_size is MinSize.UPSCALE and plan.scale > p.upscale_tolerance:
+        x0, y0, x1, y1 = plan.box
+        crop = _upscale_product(
+            ctx, img[y0:y1, x0:x1], plan.scale, getattr(params, "upscaler", "auto")
+        )
+        img = crop
+        plan = plan_layout(img, dataclasses.replace(p, min_size=MinSize.IGNORE))
     for w in plan.warnings:
         ctx.note(w)
-    if p.min_size is MinSize.UPSCALE and plan.scale > p.upscale_tolerance:
-        ctx.note(
-            "min_size=upscale: no learned upscaler step is wired into canvas yet"
-            + (
-                " (productstudio.models.upscalers exists: add an `upscale` step before canvas)"
-                if _upscaler_available()
-                else ""
-            )
-            + "; enlarged with Lanczos instead"
-        )
     out = place(img, plan)
     ctx.product = out
     return out
