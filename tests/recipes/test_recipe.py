@@ -214,3 +214,21 @@ def test_canvas_min_size_upscale_uses_the_upscaler_registry() -> None:
         "version: 1\nsteps:\n  - canvas: {width: 400, height: 400, min_size: warn}\n"
     ).apply(img)
     assert "must be enlarged 11.33x" in warn.notes[0]
+
+
+def test_consistent_step_keeps_physical_scale_and_baseline() -> None:
+    """Two items of 40 cm and 10 cm: box heights 4:1, both on the same baseline."""
+    r = Recipe.from_text(
+        "version: 1\nsteps:\n  - consistent: {width: 200, height: 200, fill: 0.8, "
+        "baseline: 0.9, reference_height: 40}\n"
+    )
+    boxes = []
+    for h_cm, shape in ((40, (60, 20)), (10, (30, 30))):
+        img = np.zeros((80, 80, 4), np.uint8)
+        img[5 : 5 + shape[0], 5 : 5 + shape[1]] = (90, 90, 90, 255)
+        res = r.apply(img, StepContext(attributes={"height_cm": h_cm}))
+        boxes.append(alpha_bbox(res.pixels))
+    assert [b[3] for b in boxes] == [180, 180]
+    assert boxes[0][3] - boxes[0][1] == 160 and abs(boxes[1][3] - boxes[1][1] - 40) <= 1
+    with pytest.raises(RecipeError, match="reference_height"):
+        Recipe.from_text("version: 1\nsteps:\n  - consistent: {width: 200}\n")

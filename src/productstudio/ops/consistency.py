@@ -46,7 +46,12 @@ class ConsistencyParams:
             )
 
 
-def _height_attr(attrs: Mapping[str, Any], key: str) -> float | None:
+def height_attribute(attrs: Mapping[str, Any], key: str) -> float | None:
+    """The positive number under ``key`` (None when absent or empty).
+
+    Raises:
+        InvalidParamsError: not a number, or not > 0.
+    """
     v = attrs.get(key)
     if v is None or v == "":
         return None
@@ -82,7 +87,7 @@ def target_heights(
     mt, _mr, mb, _ml = p.canvas.margins_px()
     usable = ch - mt - mb
     tallest = p.canvas.fill * usable
-    heights = [_height_attr(a, p.height_key) for a in attributes]
+    heights = [height_attribute(a, p.height_key) for a in attributes]
     known = [h for h in heights if h is not None]
     per_unit = tallest / max(known) if known else 0.0
     out: list[int] = []
@@ -184,6 +189,7 @@ def match_white_balance(
 __all__ = [
     "ConsistencyParams",
     "apply_gains",
+    "height_attribute",
     "layout_set",
     "match_white_balance",
     "target_heights",

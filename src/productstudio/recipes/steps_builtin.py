@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import Any, ClassVar
 
 import numpy as np
-from pydantic import create_model, model_validator
+from pydantic import Field, create_model, model_validator
 
 from productstudio.errors import InvalidParamsError
 from productstudio.imaging.io import load_image
@@ -148,6 +148,56 @@ def canvas_step(ctx: StepContext, image: np.ndarray, params: DataclassStep) -> n
         )
         img = crop
         plan = plan_layout(img, dataclasses.replace(p, min_size=MinSize.IGNORE))
+    for w in plan.warnings:
+        ctx.note(w)
+    out = place(img, plan)
+    ctx.product = out
+    return out
+
+
+# -- consistent scale ------------------------------------------------------------------------
+ConsistentStep = dataclass_model(
+    "ConsistentStep",
+    CanvasParams,
+    extra={
+        "reference_height": (float, Field(gt=0)),
+        "height_key": (str, "height_cm"),
+    },
+)
+
+
+@register_step(
+    "consistent",
+    ConsistentStep,
+    summary="Canvas with one scale for the whole catalogue (height_cm) and a shared baseline",
+)
+def consistent_step(ctx: StepContext, image: np.ndarray, params: DataclassStep) -> np.ndarray:
+    """Like ``canvas`` but the product's height is ``fill × usable height × height /
+    reference_height`` (``height`` from the item's ``height_key`` attribute; the reference is
+    the catalogue's tallest item), standing on ``baseline``. Items without the attribute fill
+    ``fill`` like the tallest one (a note says so)."""
+    from productstudio.ops.canvas import Align, alpha_bbox
+    from productstudio.ops.consistency import height_attribute
+
+    p: CanvasParams = dataclasses.replace(params.op(), align=Align.BASELINE)
+    img = to_uint8(image)
+    if img.shape[2] == 3:
+        img = np.dstack([img, np.full(img.shape[:2], 255, np.uint8)])
+    key = getattr(params, "height_key", "height_cm")
+    ref = float(getattr(params, "reference_height", 1.0))
+    h = height_attribute(ctx.attributes, key)
+    box = alpha_bbox(img, p.alpha_threshold)
+    if box is None:
+        raise InvalidParamsError("consistent: the cut-out has no visible product")
+    _, ch = p.size
+    mt, _, mb, _ = p.margins_px()
+    if h is None:
+        ctx.note(
+            f"consistent: no '{key}' attribute: the product fills {p.fill:.0%} like the tallest"
+        )
+        h = ref
+    target = p.fill * (ch - mt - mb) * min(h, ref) / ref
+    plan = plan_layout(img, p, scale=target / (box[3] - box[1]))
     for w in plan.warnings:
         ctx.note(w)
     out = place(img, plan)
@@ -298,6 +348,7 @@ def output_step(ctx: StepContext, image: np.ndarray, params: EncodeSettings) -> 
 __all__ = [
     "BackgroundStep",
     "CanvasStep",
+    "ConsistentStep",
     "CutoutStep",
     "DataclassStep",
     "FlattenStep",
