@@ -161,3 +161,11 @@ def test_real_scene_and_product() -> None:
         assert not np.array_equal(out[~full], product[..., :3][~full])
     bg = make_background(64, 48, BackgroundParams(kind=BackgroundKind.IMAGE), scene=scene)
     assert bg.shape == (48, 64, 4) and (bg[..., 3] == 255).all()
+
+
+def test_docstring_examples() -> None:
+    import doctest
+
+    import productstudio.ops.backgrounds as mod
+
+    assert doctest.testmod(mod, extraglobs={"np": np}).failed == 0

@@ -106,3 +106,12 @@ def test_real_product_fill_and_exactness() -> None:
     x0, y0, x1, y1 = alpha_bbox(img, 0)
     same = layout(img, CanvasParams(x1 - x0, y1 - y0, fill=1.0, alpha_threshold=0))
     assert np.array_equal(same, img[y0:y1, x0:x1])  # scale 1: an exact copy
+
+
+def test_docstring_examples() -> None:
+    import doctest
+
+    import productstudio.ops.canvas as mod
+
+    res = doctest.testmod(mod, extraglobs={"np": np})
+    assert res.failed == 0 and res.attempted > 0

@@ -187,3 +187,11 @@ def test_real_product_all_promises() -> None:
         if not isinstance(p, ReflectionParams):
             assert (out <= plain).all()
         assert (out != plain).any()
+
+
+def test_docstring_examples() -> None:
+    import doctest
+
+    import productstudio.ops.shadow as mod
+
+    assert doctest.testmod(mod, extraglobs={"np": np}).failed == 0

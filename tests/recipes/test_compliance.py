@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from conftest import read_manifest, shared_path
@@ -188,3 +189,31 @@ def test_real_photos(tmp_path: Path) -> None:
     after = check_file(out, AMAZON, segmenter=seg, text_detector=None)
     assert not after.failed, after.to_dict()
     assert after.get("dimensions").measured == "2000x2000"
+
+
+@pytest.mark.parametrize(
+    "preset",
+    [
+        "amazon-main",
+        "walmart",
+        "ebay",
+        "google-merchant",
+        "zalando",
+        "shopify",
+        "etsy",
+        "taobao",
+        "jd",
+    ],
+)
+def test_every_preset_output_passes_its_own_rules(preset: str, tmp_path: Path) -> None:
+    """A DIS5K product (ground-truth alpha) run through a preset passes that preset's rules."""
+    from rgba_photos import real_rgba
+
+    recipe = load_recipe(preset)
+    res = recipe.apply(real_rgba("dis_te1_bench_22653754305", long_side=1600))
+    out = res.save(tmp_path / f"out{res.suffix}")
+    rep = check_file(out, recipe.rules, segmenter=ClassicalSegmenter(), text_detector=None)
+    assert not rep.failed, rep.to_dict()
+    assert all(r.status in (Status.PASS, Status.SKIP) for r in rep.results), [
+        (r.rule, r.status.value, r.measured, r.message) for r in rep.results
+    ]
