@@ -93,6 +93,14 @@ steps:
         (GOOD + "colour: red\n", 10, "colour", "unknown key"),
         (GOOD.replace("      height: 200", "      height: [200"), None, None, "invalid YAML"),
         (GOOD.replace("  - cutout: {}", "  - cutout"), 3, "steps[0]", "one `name: {params}`"),
+        (GOOD + "rules:\n  background: {min_share: 2}\n", 11, "rules.background.min_share", "1"),
+        (GOOD.replace("version: 1\n", ""), 1, "version", "required"),
+        (
+            GOOD.replace('{color: "#eeeeee"}', "{color: nope}"),
+            8,
+            "steps[2].background.color",
+            "colour",
+        ),
     ],
 )
 def test_errors_name_file_line_and_key(
@@ -232,3 +240,22 @@ def test_consistent_step_keeps_physical_scale_and_baseline() -> None:
     assert boxes[0][3] - boxes[0][1] == 160 and abs(boxes[1][3] - boxes[1][1] - 40) <= 1
     with pytest.raises(RecipeError, match="reference_height"):
         Recipe.from_text("version: 1\nsteps:\n  - consistent: {width: 200}\n")
+
+
+def test_background_image_path_is_relative_to_the_recipe(tmp_path: Path) -> None:
+    """`image:` in a recipe file is found next to the recipe, whatever the working folder."""
+    from productstudio.imaging import save_image
+
+    scene = np.zeros((30, 40, 3), np.uint8)
+    scene[..., 1] = 200
+    save_image(scene, tmp_path / "scene.png")
+    p = tmp_path / "r.yaml"
+    p.write_text(
+        "version: 1\nsteps:\n  - canvas: {width: 40, height: 30, fill: 0.5}\n"
+        "  - background: {kind: image, image: scene.png}\n"
+    )
+    img = np.zeros((10, 10, 4), np.uint8)
+    img[2:8, 2:8] = (255, 0, 0, 255)
+    out = load_recipe(p).apply(img).pixels
+    assert out[0, 0].tolist() == [0, 200, 0]
+    assert out[15, 20].tolist() == [255, 0, 0]

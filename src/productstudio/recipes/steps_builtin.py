@@ -53,8 +53,21 @@ class DataclassStep(StepParams):
         try:
             self.op()
         except InvalidParamsError as exc:
-            raise ValueError(str(exc)) from None
+            raise ValueError(_name_field(str(exc), self.op_params, self.model_dump())) from None
         return self
+
+
+def _name_field(msg: str, dc: type[Any], values: dict[str, Any]) -> str:
+    """Prefix an op's error with ``Params.field`` when the message quotes a field's value, so
+    that recipe errors can point at the YAML line of that key."""
+    import re
+
+    if re.search(r"\b[A-Z]\w*Params\.\w+", msg):
+        return msg
+    for k, v in values.items():
+        if isinstance(v, str) and f"'{v}'" in msg:
+            return f"{dc.__name__}.{k}: {msg}"
+    return msg
 
 
 def dataclass_model(
