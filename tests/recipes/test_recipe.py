@@ -259,3 +259,12 @@ def test_background_image_path_is_relative_to_the_recipe(tmp_path: Path) -> None
     out = load_recipe(p).apply(img).pixels
     assert out[0, 0].tolist() == [0, 200, 0]
     assert out[15, 20].tolist() == [255, 0, 0]
+
+
+def test_recipes_pickle_for_batch_workers() -> None:
+    """Catalogue workers (local pool, Ray) receive recipes by pickling."""
+    import pickle
+
+    for name in ("amazon-main", "zalando"):
+        r = load_recipe(name)
+        assert pickle.loads(pickle.dumps(r)).to_dict() == r.to_dict()

@@ -52,7 +52,9 @@ def check_cmd(
     output: Path | None = typer.Option(None, "--output", "-o", help="Folder for --fix results."),
     model: str = typer.Option("auto", "--model", "-m", help="Segmenter for the product mask."),
 ) -> None:
-    """Check images against a marketplace's rules: pass/warn/fail per rule, exit 1 on any fail."""
+    """Check images against a marketplace's rules: pass/warn/fail per rule with the measured
+    value and the limit. Exit 1 when an image fails (with --fix: when a fixed image still
+    fails), 2 on an error."""
     if fix and output is None:
         raise typer.BadParameter("--fix needs -o/--output DIR", param_hint="--output")
     recipe = load_recipe(preset)
