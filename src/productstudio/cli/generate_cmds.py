@@ -60,7 +60,7 @@ def train_cmd(
     limit: int | None = typer.Option(
         None, "--limit", help="Use only the first N products (quick runs)."
     ),
-    device: str = typer.Option("cpu", "--device", help="cpu, cuda or auto."),
+    device: str = typer.Option("auto", "--device", help="auto (CUDA when present), cpu or cuda."),
     sample_every: int = typer.Option(
         500, "--sample-every", help="Write a sample grid every N steps."
     ),
