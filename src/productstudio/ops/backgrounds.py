@@ -324,6 +324,8 @@ def apply_background(
     h, w = img.shape[:2]
     if p.kind is BackgroundKind.TRANSPARENT:
         return img.copy()
+    if p.kind is BackgroundKind.SOLID and _rgba(p.color)[3] == 255:
+        return composite(img, _rgba(p.color)[:3])  # no full-size colour plane needed
     bg = make_background(w, h, p, scene, mask)
     if int(bg[0, 0, 3]) < 255 and p.kind is BackgroundKind.SOLID:
         return over(img, bg)

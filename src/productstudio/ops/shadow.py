@@ -305,11 +305,9 @@ def cast_shadow_map(image: RGBAImage, params: CastShadowParams | None = None) ->
     )
     tb = np.clip(tb, 0.0, 1.0)
     idx = tb * (len(levels) - 1)
-    lo = np.clip(np.floor(idx).astype(np.int32), 0, len(levels) - 2)
-    frac = idx - lo
-    stack = np.stack(blurred)
-    rr, cc = np.indices((h, w))
-    m = stack[lo, rr, cc] * (1.0 - frac) + stack[lo + 1, rr, cc] * frac
+    m = np.zeros((h, w), np.float32)
+    for i, level in enumerate(blurred):  # linear interpolation between neighbouring levels
+        m += np.clip(1.0 - np.abs(idx - i), 0.0, 1.0) * level
     m = m * (1.0 - p.fade * tb) * p.opacity
     m[: floor_row(image, p.floor_band)] = 0.0
     return np.clip(m, 0.0, 1.0).astype(np.float32)
@@ -359,11 +357,26 @@ def darken(background: RGBImage, strength: Mask, color: str | Color = "#000000")
     sel = s > 0
     if not sel.any():
         return out
-    b = srgb_to_linear(background[sel].astype(np.float32) / 255.0)
+    b = _TO_LINEAR[background[sel]]
     f = 1.0 - s[sel][:, None] * (1.0 - col_lin[None, :])
-    v = np.clip(np.rint(linear_to_srgb(b * f) * 255.0), 0, 255).astype(np.uint8)
+    v = _encode(b * f)
     out[sel] = np.minimum(v, background[sel])
     return out
+
+
+# sRGB ↔ linear by table: 8-bit sRGB → linear float32, and linear quantised to 1/65535 →
+# 8-bit sRGB (within ±1 code value of the exact formula; the minimum() above keeps
+# "never lightens" exact).
+_TO_LINEAR = srgb_to_linear(np.arange(256, dtype=np.float32) / 255.0)
+_TO_SRGB8 = np.clip(
+    np.rint(linear_to_srgb(np.linspace(0.0, 1.0, 65536, dtype=np.float32)) * 255.0), 0, 255
+).astype(np.uint8)
+
+
+def _encode(linear: np.ndarray) -> np.ndarray:
+    """Linear light in [0, 1] → 8-bit sRGB through the table."""
+    idx = np.rint(np.clip(linear, 0.0, 1.0) * 65535.0).astype(np.int32)
+    return np.asarray(_TO_SRGB8[idx])
 
 
 def _apply(image: RGBAImage, background: BackgroundLike, strength: Mask, color: str) -> np.ndarray:
@@ -463,11 +476,10 @@ def reflection(
     sel = weight > 0
     new_bg = bg.copy()
     if sel.any():
-        b = srgb_to_linear(bg[sel].astype(np.float32) / 255.0)
+        b = _TO_LINEAR[bg[sel]]
         m = srgb_to_linear(np.clip(rgb[sel] / 255.0, 0.0, 1.0))
         wsel = weight[sel][:, None]
-        mixed = linear_to_srgb(b * (1.0 - wsel) + m * wsel)
-        new_bg[sel] = np.clip(np.rint(mixed * 255.0), 0, 255).astype(np.uint8)
+        new_bg[sel] = _encode(b * (1.0 - wsel) + m * wsel)
     return composite(img, new_bg)
 
 
