@@ -347,21 +347,27 @@ def _background(background: BackgroundLike, shape: tuple[int, int]) -> np.ndarra
 def darken(background: RGBImage, strength: Mask, color: str | Color = "#000000") -> RGBImage:
     """Multiply ``background`` in linear light by ``1 − s·(1 − colour)``; never lightens.
 
-    Pixels with strength 0 are returned bit-identical.
+    Pixels with strength below 1/1024 (invisible in 8 bits) are returned bit-identical.
     """
     check_image(background, name="background", channels=(3,))
-    s = np.clip(np.asarray(strength, np.float32), 0.0, 1.0)
+    s = np.asarray(strength, np.float32)
     col = np.asarray(parse_color(color)[:3], np.float32) / 255.0
     col_lin = srgb_to_linear(col)
     out = background.copy()
-    sel = s > 0
-    if not sel.any():
+    on = s > _MIN_STRENGTH
+    rows = np.flatnonzero(on.any(axis=1))
+    if rows.size == 0:
         return out
-    b = _TO_LINEAR[background[sel]]
-    f = 1.0 - s[sel][:, None] * (1.0 - col_lin[None, :])
-    v = _encode(b * f)
-    out[sel] = np.minimum(v, background[sel])
+    cols = np.flatnonzero(on.any(axis=0))
+    roi = (slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1))
+    bg = background[roi]
+    sr = np.clip(s[roi], 0.0, 1.0)[..., None]
+    v = np.minimum(_encode(_TO_LINEAR[bg] * (1.0 - sr * (1.0 - col_lin))), bg)
+    out[roi] = np.where(on[roi][..., None], v, bg)
     return out
+
+
+_MIN_STRENGTH = 1.0 / 1024.0
 
 
 # sRGB ↔ linear by table: 8-bit sRGB → linear float32, and linear quantised to 1/65535 →
