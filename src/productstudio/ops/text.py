@@ -235,17 +235,26 @@ def stroke_mask(
     return out
 
 
-def _semi_transparency(rgb: np.ndarray, stroke: np.ndarray) -> float:
-    """How well the strokes fit ``x = a·c + (1-a)·background`` with 0.15 < a < 0.85 (0..1).
+@dataclass(frozen=True, slots=True)
+class BlendFit:
+    """A fitted semi-transparent overlay: ``x = alpha·color + (1-alpha)·background``."""
+
+    alpha: float
+    color: tuple[float, float, float]
+    r2: float
+
+
+def fit_blend(rgb: np.ndarray, stroke: np.ndarray) -> BlendFit | None:
+    """Fit the strokes of a crop as a semi-transparent overlay (0.2 < alpha < 0.85), else None.
 
     The background behind the strokes is estimated by inpainting them (grown by 2 px so
-    anti-aliased edges are not used as a source); one slope ``1 - a`` is fitted across the
+    anti-aliased edges are not used as a source); one slope ``1 - alpha`` is fitted across the
     three channels (the estimate of the hidden background is rough, so the fit is judged by
     its slope and contrast more than by R²). Needs texture behind the text: on a flat
-    background transparency is not observable and the answer is 0.
+    background transparency is not observable and the answer is None.
     """
     if stroke.sum() < 12:
-        return 0.0
+        return None
     hole = cv2.dilate(stroke.astype(np.uint8), np.ones((5, 5), np.uint8))
     bg = cv2.inpaint(np.ascontiguousarray(rgb), hole * 255, 3, cv2.INPAINT_TELEA)
     x = rgb[stroke].astype(np.float64)
@@ -253,18 +262,66 @@ def _semi_transparency(rgb: np.ndarray, stroke: np.ndarray) -> float:
     xc, bc = x - x.mean(axis=0), b - b.mean(axis=0)
     bvar = float((bc**2).sum())
     if bvar / bc.size < 25.0:  # background std < 5 levels: nothing shows through
-        return 0.0
+        return None
     v = float((xc * bc).sum()) / bvar
     resid = xc - v * bc
     r2 = 1.0 - float((resid**2).sum()) / max(float((xc**2).sum()), 1e-6)
     contrast = float(np.abs(x - b).mean())
     if not (0.15 < v < 0.8 and r2 > 0.25 and contrast > 30.0):
-        return 0.0
+        return None
     a = 1.0 - v
     c = (x.mean(axis=0) - v * b.mean(axis=0)) / a
     if (c < -30).any() or (c > 285).any():
-        return 0.0
-    return float(min(1.0, 0.8 + r2))
+        return None
+    return BlendFit(float(a), (float(c[0]), float(c[1]), float(c[2])), float(r2))
+
+
+def _semi_transparency(rgb: np.ndarray, stroke: np.ndarray) -> float:
+    """0..1 evidence that the strokes are a semi-transparent overlay (see :func:`fit_blend`)."""
+    fit = fit_blend(rgb, stroke)
+    return 0.0 if fit is None else float(min(1.0, 0.8 + fit.r2))
+
+
+def unblend(image: Image, box: TextBox) -> tuple[Image, NDArray[np.bool_]] | None:
+    """Undo a semi-transparent overlay in ``box`` by inverting the blend, if it is one.
+
+    Stroke pixels are restored as ``(x - alpha·color) / (1 - alpha)``: the photo behind a
+    watermark is recovered instead of guessed. Core stroke pixels use the fitted alpha;
+    anti-aliased edge pixels get their own alpha (projected on the overlay colour, at most
+    the fitted one).
+
+    Returns:
+        (image with the strokes restored, the restored pixels), or None when the box is not
+        a semi-transparent overlay. Pixels outside the returned mask are bit-identical.
+    """
+    check_image(image)
+    H, W = image.shape[:2]
+    rgb = to_uint8(image)[..., :3]
+    core = stroke_mask(rgb, box, dilate=0, strict=True)
+    loose = stroke_mask(rgb, box, dilate=1)
+    _x, _y, _w, bh = box.bbox
+    y0, y1, x0, x1 = _box_region((H, W), box, max(4, bh // 2))
+    fit = fit_blend(rgb[y0:y1, x0:x1], core[y0:y1, x0:x1])
+    if fit is None:
+        return None
+    a, c = fit.alpha, np.asarray(fit.color, np.float32)
+    sub = rgb[y0:y1, x0:x1].astype(np.float32)
+    lm, cm = loose[y0:y1, x0:x1], core[y0:y1, x0:x1]
+    hole = cv2.dilate(lm.astype(np.uint8), np.ones((3, 3), np.uint8))
+    bg = cv2.inpaint(rgb[y0:y1, x0:x1].copy(), hole * 255, 3, cv2.INPAINT_TELEA).astype(np.float32)
+    d = c - bg
+    alpha_px = ((sub - bg) * d).sum(axis=2) / np.maximum((d * d).sum(axis=2), 1.0)
+    alpha_px = np.clip(alpha_px, 0.0, a)
+    alpha_px[cm] = a
+    restored = (sub - alpha_px[..., None] * c) / (1.0 - alpha_px[..., None])
+    out = image.copy()
+    sel = lm
+    scale = 257 if image.dtype == np.uint16 else 1
+    region = out[y0:y1, x0:x1, :3]
+    region[sel] = (np.clip(np.rint(restored[sel]), 0, 255) * scale).astype(image.dtype)
+    mask = np.zeros((H, W), bool)
+    mask[y0:y1, x0:x1] = sel
+    return out, mask
 
 
 def _repeats(boxes: Sequence[TextBox]) -> list[int]:
@@ -398,14 +455,17 @@ def removal_mask(
 
 
 __all__ = [
+    "BlendFit",
     "ClassifyParams",
     "TextBox",
     "TextKind",
     "TextSelect",
     "TextVerdict",
     "classify_text",
+    "fit_blend",
     "removal_mask",
     "select_boxes",
     "stroke_mask",
     "text_mask",
+    "unblend",
 ]

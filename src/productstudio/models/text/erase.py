@@ -18,6 +18,7 @@ from productstudio.ops.text import (
     classify_text,
     removal_mask,
     select_boxes,
+    unblend,
 )
 
 log = logging.getLogger(__name__)
@@ -33,12 +34,15 @@ class EraseTextParams:
         dilate: grow the hole by this many px (anti-aliased glyph edges, JPEG halos).
         segment: find the product with the classical segmenter when the image has no alpha
             (only used when it is confident), for the "crosses the product edge" evidence.
+        unblend: recover the photo behind semi-transparent watermarks by inverting the
+            blend (:func:`productstudio.ops.text.unblend`) instead of inpainting them.
     """
 
     select: TextSelect = TextSelect.OVERLAY
     tight: bool = True
     dilate: int = 2
     segment: bool = True
+    unblend: bool = True
     classify: ClassifyParams = field(default_factory=ClassifyParams)
 
     def __post_init__(self) -> None:
@@ -76,7 +80,9 @@ def erase_text(
 ) -> EraseTextResult:
     """Remove overlaid text/watermarks (or all text) from ``image``.
 
-    Pixels outside the hole (the selected strokes, grown by ``dilate``) are bit-identical.
+    Semi-transparent overlays are un-blended (the photo behind them is recovered), the others
+    inpainted. Pixels outside the returned mask (restored strokes plus the inpainted hole,
+    grown by ``dilate``) are bit-identical.
     When nothing is selected the image is returned unchanged (a copy).
     """
     p = params or EraseTextParams()
@@ -91,7 +97,25 @@ def erase_text(
         return EraseTextResult(
             image.copy(), tuple(verdicts), np.zeros(image.shape[:2], np.float32), 0
         )
-    mask = removal_mask(image, chosen, tight=p.tight, dilate=p.dilate)
-    out = inpainter.inpaint(image, mask)
-    log.info("removed %d of %d text boxes", len(chosen), len(boxes))
-    return EraseTextResult(out, tuple(verdicts), mask, len(chosen))
+    work = image
+    restored = np.zeros(image.shape[:2], bool)
+    to_fill = []
+    for b in chosen:
+        res = unblend(work, b) if p.unblend else None
+        if res is None:
+            to_fill.append(b)
+        else:
+            work, m = res
+            restored |= m
+    hole = np.zeros(image.shape[:2], np.float32)
+    if to_fill:
+        hole = removal_mask(work, to_fill, tight=p.tight, dilate=p.dilate)
+        work = inpainter.inpaint(work, hole)
+    mask = np.maximum(hole, restored.astype(np.float32))
+    log.info(
+        "removed %d of %d text boxes (%d unblended)",
+        len(chosen),
+        len(boxes),
+        len(chosen) - len(to_fill),
+    )
+    return EraseTextResult(work, tuple(verdicts), mask, len(chosen))
