@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-
 import cv2
 import numpy as np
 import pytest
@@ -52,8 +50,7 @@ def test_registry_and_missing_dependency_message(monkeypatch: pytest.MonkeyPatch
 
 def test_opencv_contrib_survives_the_ocr_install() -> None:
     """rapidocr must be installed without opencv-python: contrib's modules stay available."""
-    if importlib.util.find_spec("rapidocr_onnxruntime") is None:
-        pytest.skip("rapidocr-onnxruntime not installed")
+    pytest.importorskip("rapidocr_onnxruntime")
     assert hasattr(cv2, "dnn_superres") and hasattr(cv2, "ximgproc")
 
 
