@@ -324,8 +324,26 @@ def unblend(image: Image, box: TextBox) -> tuple[Image, NDArray[np.bool_]] | Non
     return out, mask
 
 
+def _line_spans(boxes: Sequence[TextBox]) -> list[float]:
+    """For each box, the width spanned by the text line it belongs to (boxes of similar
+    height whose vertical centres align); a banner split into words still spans the photo."""
+    geo = [b.bbox for b in boxes]
+    out = []
+    for x, y, w, h in geo:
+        cy = y + h / 2.0
+        x0, x1 = x, x + w
+        for x2, y2, w2, h2 in geo:
+            if abs((y2 + h2 / 2.0) - cy) <= 0.4 * max(h, h2) and 0.6 <= h2 / max(h, 1) <= 1.6:
+                x0, x1 = min(x0, x2), max(x1, x2 + w2)
+        out.append(float(x1 - x0))
+    return out
+
+
 def _repeats(boxes: Sequence[TextBox]) -> list[int]:
-    """For each box, how many other boxes look like tiles of the same watermark."""
+    """For each box, how many other boxes look like tiles of the same watermark: the same
+    (OCR-fuzzy) text, or the same size when either text is unknown."""
+    from difflib import SequenceMatcher
+
     n = len(boxes)
     counts = [0] * n
     sizes = [b.bbox[2:] for b in boxes]
@@ -336,9 +354,13 @@ def _repeats(boxes: Sequence[TextBox]) -> list[int]:
                 continue
             wi, hi = sizes[i]
             wj, hj = sizes[j]
-            same_size = abs(wi - wj) <= 0.12 * max(wi, wj) and abs(hi - hj) <= 0.15 * max(hi, hj)
-            same_text = bool(texts[i]) and len(texts[i]) >= 3 and texts[i] == texts[j]
-            if same_text or (same_size and (not texts[i] or not texts[j] or texts[i] == texts[j])):
+            same_size = abs(wi - wj) <= 0.25 * max(wi, wj) and abs(hi - hj) <= 0.25 * max(hi, hj)
+            ti, tj = texts[i], texts[j]
+            if ti and tj:
+                alike = min(len(ti), len(tj)) >= 3 and SequenceMatcher(None, ti, tj).ratio() >= 0.6
+                if alike and (same_size or ti == tj):
+                    counts[i] += 1
+            elif same_size:
                 counts[i] += 1
     return counts
 
@@ -372,6 +394,7 @@ def classify_text(
     lab_full[..., 0] *= 100.0 / 255.0
     lab_full[..., 1:] -= 128.0
     reps = _repeats(boxes)
+    banner_span = _line_spans(boxes)
     band_x, band_y = p.edge_band * W, p.edge_band * H
     out: list[TextVerdict] = []
     for i, b in enumerate(boxes):
@@ -383,7 +406,7 @@ def classify_text(
         if (near_l or near_r) and (near_t or near_b) and w < 0.6 * W:
             score += p.w_corner
             why.append("placed in a corner")
-        if (near_t or near_b) and w >= 0.5 * W:
+        if (near_t or near_b) and banner_span[i] >= 0.5 * W:
             score += p.w_banner
             why.append("spans a top/bottom banner")
         stroke = stroke_mask(rgb, b, dilate=0, strict=True)
