@@ -19,7 +19,7 @@ Example:
     >>> img = np.zeros((8, 8, 4), np.uint8); img[..., :3] = (200, 30, 30); img[..., 3] = 255
     >>> img[:2, :, 3] = 0
     >>> out = recolour(img, RecolourParams(color="#2050c0"))
-    >>> bool((out[:2] == img[:2]).all()), out[5, 5, 2] > out[5, 5, 0]
+    >>> bool((out[:2] == img[:2]).all()), bool(out[5, 5, 2] > out[5, 5, 0])
     (True, True)
 """
 

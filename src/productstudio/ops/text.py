@@ -22,8 +22,8 @@ Example:
     >>> b = TextBox.from_rect(2, 3, 10, 4)
     >>> b.bbox
     (2, 3, 10, 4)
-    >>> int(text_mask((12, 16), [b], dilate=0).sum())
-    40
+    >>> int(text_mask((12, 16), [b], dilate=0).sum())  # 11 x 5: edges included
+    55
 """
 
 from __future__ import annotations
