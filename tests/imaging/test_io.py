@@ -324,3 +324,19 @@ def test_real_photos_load(cutout_manifest: list[dict[str, str]]) -> None:
     for row in cutout_manifest[:10]:
         got = load_image(shared_path("data", "cutout", "images", f"{row['name']}.jpg"))
         assert got.size == (int(row["width"]), int(row["height"]))
+
+
+def test_noisy_high_quality_jpeg_encodes() -> None:
+    """Pure noise at quality 95 (4:4:4) encodes; Pillow's optimiser buffer would overflow."""
+    noise = np.random.default_rng(0).integers(0, 256, (300, 300, 3), dtype=np.uint8)
+    got = load_image(encode_image(noise, ImageFormat.JPEG, quality=95))
+    assert got.pixels.shape == noise.shape
+
+
+def test_encoding_is_deterministic(photo: np.ndarray) -> None:
+    """Identical pixels give identical files (the sRGB profile carries no timestamp)."""
+    import productstudio.imaging.io as io_mod
+
+    first = encode_image(photo, ImageFormat.PNG)
+    io_mod._SRGB_PROFILE = None
+    assert encode_image(photo, ImageFormat.PNG) == first

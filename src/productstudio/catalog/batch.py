@@ -52,21 +52,24 @@ class BatchReport:
         return self.failed == 0
 
 
-def plan_tasks(items: Iterable[tuple[str, Path]], out_dir: Path, suffix: str) -> list[Task]:
-    """One task per (key, source); outputs are ``out_dir/<key><suffix>``.
+def plan_tasks(
+    items: Iterable[tuple[str, Path] | tuple[str, Path, dict[str, str]]], out_dir: Path, suffix: str
+) -> list[Task]:
+    """One task per (key, source[, attributes]); outputs are ``out_dir/<key><suffix>``.
 
     Keys that collide (``a.jpg`` and ``a.png``) get the source extension appended.
     """
-    pairs = list(items)
+    rows = [(it[0], it[1], it[2] if len(it) > 2 else {}) for it in items]
     seen: dict[str, int] = {}
-    for key, _ in pairs:
+    for key, _, _ in rows:
         seen[key.lower()] = seen.get(key.lower(), 0) + 1
     tasks = []
-    for key, src in pairs:
+    for key, src, attrs in rows:
         k = key
         if seen[key.lower()] > 1:
             k = f"{key}.{src.suffix.lstrip('.').lower()}"
-        tasks.append(Task(k, src, out_dir / f"{k}{suffix}"))
+        pairs = tuple(sorted((str(a), str(v)) for a, v in attrs.items()))
+        tasks.append(Task(k, src, out_dir / f"{k}{suffix}", pairs))
     return tasks
 
 

@@ -43,6 +43,8 @@ class JobSpec:
         quality: JPEG/WebP quality.
         max_pixels: input pixel limit (``None``: the setting, 50 MP).
         use_input_alpha: an input that already has transparency is used as its own cut-out.
+        recipe: a preset name or recipe file; when set, the recipe decides the canvas,
+            background and output format (``canvas``, ``background``, ``fmt`` are ignored).
     """
 
     model: str = "auto"
@@ -53,6 +55,7 @@ class JobSpec:
     quality: int = 92
     max_pixels: int | None = None
     use_input_alpha: bool = True
+    recipe: str | None = None
 
     def __post_init__(self) -> None:
         if self.background is not None:
@@ -67,11 +70,18 @@ class JobSpec:
 
     @property
     def suffix(self) -> str:
-        return {"jpeg": ".jpg", "tiff": ".tif"}.get(self.fmt.value, "." + self.fmt.value)
+        fmt = self.fmt.value
+        if self.recipe is not None:
+            from productstudio.recipes import load_recipe
+
+            fmt = load_recipe(self.recipe).output_settings().format.value
+        return {"jpeg": ".jpg", "tiff": ".tif"}.get(fmt, "." + fmt)
 
     def settings_hash(self) -> str:
-        """A short stable hash of the settings (the model by name, not by resolved file)."""
+        """A short stable hash of the settings (and of the recipe file's contents)."""
         data = json.dumps(asdict(self), sort_keys=True, default=str)
+        if self.recipe is not None and Path(self.recipe).is_file():
+            data += hashlib.sha256(Path(self.recipe).read_bytes()).hexdigest()
         return hashlib.sha256(data.encode()).hexdigest()[:16]
 
 
@@ -82,6 +92,7 @@ class Task:
     key: str
     source: Path
     output: Path
+    attrs: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +124,11 @@ class MainImageWorker:
             cv2.setNumThreads(threads)
         self.spec = spec
         self.segmenter: Segmenter = load_segmenter(spec.model)
+        self.recipe: Any = None
+        if spec.recipe is not None:
+            from productstudio.recipes import load_recipe
+
+            self.recipe = load_recipe(spec.recipe)
 
     def render(self, loaded: LoadedImage) -> tuple[np.ndarray, float | None, list[str]]:
         """Pixels of the finished image, the segmentation confidence and notes."""
@@ -136,12 +152,27 @@ class MainImageWorker:
             return placed, confidence, notes
         return composite(placed, spec.background), confidence, notes
 
+    def _apply_recipe(self, loaded: LoadedImage, task: Task) -> tuple[float | None, list[str]]:
+        from productstudio.imaging.io import write_atomic
+        from productstudio.recipes import StepContext
+
+        ctx = StepContext(
+            source=str(task.source), attributes=dict(task.attrs), segmenter_choice=self.spec.model
+        )
+        ctx.set_segmenter(self.segmenter)
+        result = self.recipe.apply(loaded, ctx)
+        write_atomic(self.recipe.encode(result), task.output)
+        return None, [*loaded.notes, *result.notes]
+
     def __call__(self, task: Task) -> ItemResult:
         t0 = time.perf_counter()
         try:
             loaded = load_image(task.source, max_pixels=self.spec.max_pixels, name=str(task.source))
-            pixels, conf, notes = self.render(loaded)
-            save_image(pixels, task.output, fmt=self.spec.fmt, quality=self.spec.quality)
+            if self.recipe is not None:
+                conf, notes = self._apply_recipe(loaded, task)
+            else:
+                pixels, conf, notes = self.render(loaded)
+                save_image(pixels, task.output, fmt=self.spec.fmt, quality=self.spec.quality)
         except ProductStudioError as exc:
             return ItemResult(
                 task.key, task.source, None, Status.FAILED, str(exc), time.perf_counter() - t0

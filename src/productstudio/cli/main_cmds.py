@@ -68,12 +68,27 @@ def run(
     max_pixels: int | None = typer.Option(
         None, min=1, help="Refuse larger inputs (default 50 MP)."
     ),
+    preset: str | None = typer.Option(
+        None,
+        help="A marketplace preset (see `productstudio recipe list`), e.g. amazon-main, "
+        "walmart, etsy. Replaces the canvas, background and format options.",
+    ),
+    recipe: Path | None = typer.Option(
+        None, help="A YAML recipe file (see `productstudio recipe show amazon-main`)."
+    ),
 ) -> None:
     """Make marketplace-ready main images: cut out, centre, white background, square JPEG.
 
     Defaults follow Amazon's main-image rules (pure white 255/255/255, product filling 85 %
     of a 2000x2000 sRGB JPEG). Re-running skips outputs that are already complete.
     """
+    if preset and recipe:
+        raise fail("give --preset or --recipe, not both")
+    recipe_ref = preset or (str(recipe) if recipe else None)
+    if recipe_ref is not None:
+        from productstudio.recipes import load_recipe
+
+        load_recipe(recipe_ref)  # validate before any work: errors name file, line and key
     f = _format_option(fmt)
     bg = None if background.lower() in ("transparent", "none") else background
     spec = JobSpec(
@@ -84,16 +99,17 @@ def run(
         fmt=f,
         quality=quality,
         max_pixels=max_pixels,
+        recipe=recipe_ref,
     )
     from productstudio.catalog.sources import list_items
 
     entry, path = resolve(SEGMENTERS, model)  # fail fast on a bad --model, before any work
-    items = list_items(inputs)
+    items = list_items(inputs, missing="keep", exclude=[output])
     if not items:
         raise fail(
             f'no images found in "{inputs}" (looked for .jpg .png .webp .heic .avif .tif .bmp .gif)'
         )
-    tasks = plan_tasks(((it.key, it.path) for it in items), output, spec.suffix)
+    tasks = plan_tasks(((it.key, it.path, dict(it.attrs)) for it in items), output, spec.suffix)
     n_workers = workers or min(default_workers(), len(tasks))
     err.print(
         f"[bold]{len(tasks)}[/] photo(s) → {output}  (segmenter: {entry.name}"

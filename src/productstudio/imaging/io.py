@@ -160,7 +160,9 @@ def srgb_profile() -> ImageCms.ImageCmsProfile:
     """The sRGB ICC profile (built once)."""
     global _SRGB_PROFILE
     if _SRGB_PROFILE is None:
-        _SRGB_PROFILE = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+        raw = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+        raw[24:36] = bytes(12)  # creation date: zeroed so identical pixels give identical files
+        _SRGB_PROFILE = ImageCms.ImageCmsProfile(io.BytesIO(bytes(raw)))
     return _SRGB_PROFILE
 
 
@@ -471,7 +473,19 @@ def encode_image(
         kwargs.update(optimize=False, compress_level=6)
     elif fmt is ImageFormat.BMP:
         kwargs.pop("icc_profile")
-    im.save(buf_io, format=fmt.pil_name, **kwargs)
+    try:
+        try:
+            im.save(buf_io, format=fmt.pil_name, **kwargs)
+        except OSError:
+            if not kwargs.get("optimize"):
+                raise
+            # Pillow's buffer for optimised Huffman tables is too small for very noisy
+            # images at 4:4:4 ("broken data stream"): encode without optimisation instead
+            kwargs["optimize"] = False
+            buf_io = io.BytesIO()
+            im.save(buf_io, format=fmt.pil_name, **kwargs)
+    except (OSError, ValueError) as exc:
+        raise OutputError(f"could not encode a {fmt.value} image: {exc}") from None
     return buf_io.getvalue()
 
 

@@ -67,7 +67,10 @@ def as_mask(mask: np.ndarray, *, shape: tuple[int, int] | None = None, name: str
         return m.astype(np.float32) / np.float32(255.0)
     if m.dtype == np.uint16:
         return m.astype(np.float32) / np.float32(65535.0)
-    return np.clip(np.nan_to_num(m.astype(np.float32)), 0.0, 1.0)
+    out = np.clip(m.astype(np.float32, copy=False), 0.0, 1.0)
+    if not np.isfinite(out).all():
+        out = np.nan_to_num(out, nan=0.0)
+    return out
 
 
 def to_float(image: np.ndarray) -> NDArray[np.float32]:

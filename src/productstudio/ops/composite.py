@@ -67,6 +67,11 @@ def composite(
     img = to_uint8(image)
     bg = _background_array(background, img.shape[:2])
     a8 = img[..., 3]
+    if not p.linear:
+        # integer blend: exact at a = 255 (fg) and a = 0 (bg), round-half-up elsewhere
+        a16 = a8.astype(np.uint16)[..., None]
+        mixed16 = img[..., :3].astype(np.uint16) * a16 + np.asarray(bg, np.uint16) * (255 - a16)
+        return ((mixed16 + 127) // 255).astype(np.uint8)
     out = np.array(bg, dtype=np.uint8, copy=True)
     full = a8 == 255
     out[full] = img[..., :3][full]
@@ -75,10 +80,7 @@ def composite(
         a = (a8[part].astype(np.float32) / 255.0)[:, None]
         fg = img[..., :3][part].astype(np.float32) / 255.0
         b = np.asarray(bg)[part].astype(np.float32) / 255.0
-        if p.linear:
-            mixed = linear_to_srgb(srgb_to_linear(fg) * a + srgb_to_linear(b) * (1.0 - a))
-        else:
-            mixed = fg * a + b * (1.0 - a)
+        mixed = linear_to_srgb(srgb_to_linear(fg) * a + srgb_to_linear(b) * (1.0 - a))
         out[part] = np.clip(np.rint(mixed * 255.0), 0, 255).astype(np.uint8)
     return out
 

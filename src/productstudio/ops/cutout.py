@@ -27,7 +27,7 @@ class CutoutParams:
     Attributes:
         refine: edge refinement method.
         threshold: probability above which a pixel is product.
-        band: half-width of the uncertain band in px (None: 0.4 % of the long side, ≥ 2).
+        band: half-width of the uncertain band in px (None: 0.1 % of the long side, ≥ 1).
         eps: guided-filter regularisation (smaller follows image edges more tightly).
         min_speck: drop separate blobs smaller than this fraction of the largest blob.
         fill_holes_below: fill enclosed holes smaller than this fraction of the product area
@@ -39,7 +39,7 @@ class CutoutParams:
     refine: Refine = Refine.GUIDED
     threshold: float = 0.5
     band: int | None = None
-    eps: float = 1e-3
+    eps: float = 1e-2
     min_speck: float = 0.01
     fill_holes_below: float = 0.0
     decontaminate: bool = True
@@ -101,7 +101,7 @@ def band_width(shape: tuple[int, int], params: CutoutParams) -> int:
     """Half-width in px of the uncertain band for an image of ``shape``."""
     if params.band is not None:
         return params.band
-    return max(2, round(0.004 * max(shape)))
+    return max(1, round(0.001 * max(shape)))
 
 
 def refine_alpha(image: Image, mask: Mask, params: CutoutParams | None = None) -> Mask:
@@ -129,13 +129,20 @@ def refine_alpha(image: Image, mask: Mask, params: CutoutParams | None = None) -
     outer = cv2.dilate(binary, _disk(r))
     band = (outer > 0) & (inner == 0)
     rgb = to_uint8(image)[..., :3]
+    alpha = binary.astype(np.float32)
     if p.refine is Refine.GUIDED:
-        guide = rgb.astype(np.float32) / 255.0
-        refined = _guided(guide, prob, r, p.eps)
+        # filter only the band's bounding box (plus the filter's reach)
+        ys, xs = np.nonzero(band)
+        m = 2 * r + 2
+        y0, y1 = max(0, ys.min() - m), min(band.shape[0], ys.max() + m + 1)
+        x0, x1 = max(0, xs.min() - m), min(band.shape[1], xs.max() + m + 1)
+        guide = rgb[y0:y1, x0:x1].astype(np.float32) / 255.0
+        refined = _guided(guide, np.ascontiguousarray(prob[y0:y1, x0:x1]), r, p.eps)
+        sub_band = band[y0:y1, x0:x1]
+        alpha[y0:y1, x0:x1][sub_band] = refined[sub_band]
     else:
         refined = _closed_form(rgb, inner, outer, band)
-    alpha = binary.astype(np.float32)
-    alpha[band] = refined[band]
+        alpha[band] = refined[band]
     alpha = np.clip(alpha, 0.0, 1.0)
     alpha[alpha > 0.985] = 1.0
     alpha[alpha < 0.015] = 0.0
@@ -193,23 +200,32 @@ def estimate_foreground(image: Image, alpha: Mask, radius: int | None = None) ->
     if not soft.any():
         return rgb
     r = radius or max(3, round(0.006 * max(a.shape)))
-    k = (2 * r + 1, 2 * r + 1)
+    # local means are smooth: compute them at 1/f size and read them back at soft pixels only
+    f = max(1, r // 3)
+    small_size = (max(1, a.shape[1] // f), max(1, a.shape[0] // f))
+    rs = max(1, r // f)
+    k = (2 * rs + 1, 2 * rs + 1)
+    ys, xs = np.nonzero(soft)
+    sy = np.minimum((ys / f).astype(np.intp), small_size[1] - 1)
+    sx = np.minimum((xs / f).astype(np.intp), small_size[0] - 1)
+    rgb_small = cv2.resize(rgb, small_size, interpolation=cv2.INTER_AREA)
 
     def local_mean(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        w = cv2.blur(weight, k)
-        s = cv2.blur(rgb * weight[..., None], k)
-        return s / np.maximum(w, 1e-6)[..., None], w
+        w_small = cv2.resize(weight, small_size, interpolation=cv2.INTER_AREA)
+        w = cv2.blur(w_small, k)
+        s = cv2.blur(rgb_small * w_small[..., None], k)
+        return s[sy, sx] / np.maximum(w[sy, sx], 1e-6)[:, None], w[sy, sx]
 
+    i = rgb[ys, xs]
     f_near, wf = local_mean((a >= 0.98).astype(np.float32))
     b_near, wb = local_mean((a <= 0.02).astype(np.float32))
-    f_near = np.where((wf > 1e-6)[..., None], f_near, rgb)
-    b_near = np.where((wb > 1e-6)[..., None], b_near, rgb)
-    a3 = a[..., None]
-    solved = (rgb - (1.0 - a3) * b_near) / np.maximum(a3, 1e-3)
-    trust = np.clip((a3 - 0.15) / 0.5, 0.0, 1.0)  # low alpha: the solve is ill-posed
-    f = np.clip(trust * solved + (1.0 - trust) * f_near, 0.0, 1.0)
+    f_near = np.where((wf > 1e-6)[:, None], f_near, i)
+    b_near = np.where((wb > 1e-6)[:, None], b_near, i)
+    a1 = a[ys, xs][:, None]
+    solved = (i - (1.0 - a1) * b_near) / np.maximum(a1, 1e-3)
+    trust = np.clip((a1 - 0.15) / 0.5, 0.0, 1.0)  # low alpha: the solve is ill-posed
     out = rgb.copy()
-    out[soft] = f[soft]
+    out[ys, xs] = np.clip(trust * solved + (1.0 - trust) * f_near, 0.0, 1.0)
     return out
 
 
@@ -236,13 +252,13 @@ def cutout(image: Image, mask: Mask, params: CutoutParams | None = None) -> RGBA
     check_image(image)
     alpha = refine_alpha(image, mask, p)
     rgb8 = to_uint8(image)[..., :3]
-    a8 = np.clip(np.rint(alpha * 255.0), 0, 255).astype(np.uint8)
+    out = np.empty((*alpha.shape, 4), np.uint8)
+    out[..., :3] = rgb8
+    out[..., 3] = (alpha * 255.0 + 0.5).astype(np.uint8)  # alpha is in [0, 1]
     if p.decontaminate:
-        fg = estimate_foreground(rgb8, alpha)
-        rgb = np.clip(np.rint(fg * 255.0), 0, 255).astype(np.uint8)
-        keep = a8 == 255
-        rgb[keep] = rgb8[keep]
-        rgb[a8 == 0] = 0
-    else:
-        rgb = rgb8.copy()
-    return np.dstack([rgb, a8])
+        soft = (out[..., 3] > 0) & (out[..., 3] < 255)
+        if soft.any():
+            fg = estimate_foreground(rgb8, alpha)
+            out[..., :3][soft] = (fg[soft] * 255.0 + 0.5).astype(np.uint8)
+        out[..., :3][out[..., 3] == 0] = 0
+    return out

@@ -7,8 +7,10 @@ Registered backends (``SEGMENTERS``), best first for ``--model auto``:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
+from productstudio.errors import WeightsNotFoundError
 from productstudio.models.discovery import AUTO, resolve
 from productstudio.models.registry import BackendEntry, Registry
 from productstudio.models.segmenters.base import (
@@ -18,6 +20,7 @@ from productstudio.models.segmenters.base import (
     mask_confidence,
 )
 from productstudio.models.segmenters.classical import ClassicalConfig, ClassicalSegmenter
+from productstudio.models.segmenters.hybrid import PlainBackgroundRefined
 from productstudio.models.segmenters.onnx import SPECS, OnnxSegmenter, OnnxSpec
 
 SEGMENTERS: Registry[BackendEntry[Segmenter]] = Registry("segmenter")
@@ -34,10 +37,11 @@ SEGMENTERS.register("classical")(
 )
 
 
-def _onnx_loader(name: str):  # type: ignore[no-untyped-def]
+def _onnx_loader(name: str) -> Callable[[Path | None], Segmenter]:
     def load(path: Path | None) -> Segmenter:
-        assert path is not None
-        return OnnxSegmenter(name, path)
+        if path is None:
+            raise WeightsNotFoundError(f"the segmenter '{name}' needs a weights file")
+        return PlainBackgroundRefined(OnnxSegmenter(name, path))
 
     return load
 
@@ -96,7 +100,11 @@ for _name, _summary, _files, _rank, _remote, _sha in _ONNX_MODELS:
 
 
 def load_segmenter(choice: str | Path = AUTO) -> Segmenter:
-    """A ready segmenter for ``--model``: a registry name, ``auto`` or a path to an .onnx file."""
+    """A ready segmenter for ``--model``: a registry name, ``auto`` or a path to an .onnx file.
+
+    Learned (ONNX) segmenters come wrapped in :class:`PlainBackgroundRefined`: on plain and
+    studio backgrounds their mask is refined with the photo's own colours.
+    """
     entry, path = resolve(SEGMENTERS, choice)
     return entry.load(path)
 
@@ -109,6 +117,7 @@ __all__ = [
     "ClassicalSegmenter",
     "OnnxSegmenter",
     "OnnxSpec",
+    "PlainBackgroundRefined",
     "Segmentation",
     "Segmenter",
     "load_segmenter",

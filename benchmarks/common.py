@@ -1,0 +1,103 @@
+"""Shared benchmark plumbing: run metadata, robust timing summaries, JSON output.
+
+Every benchmark writes ``{"metadata": {...}, "results": [...]}`` (see ../shared/STYLE.md).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def shared_root() -> Path:
+    env = os.environ.get("PRODUCTSTUDIO_SHARED")
+    return Path(env) if env else ROOT.parent / "shared"
+
+
+def metadata(**extra: Any) -> dict[str, Any]:
+    """Git commit, package versions, threads and CPU of this run."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+    except OSError:
+        commit = ""
+    versions = {}
+    for mod in ("numpy", "cv2", "onnxruntime", "PIL", "torch", "rembg"):
+        try:
+            versions[mod] = __import__(mod).__version__
+        except (ImportError, AttributeError):
+            continue
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "git_commit": commit,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "cpu": cpu,
+        "cpu_count": os.cpu_count(),
+        "load_avg": os.getloadavg(),
+        "versions": versions,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **extra,
+    }
+
+
+def summarise_times(times: Sequence[float]) -> dict[str, float]:
+    """Median and inter-quartile range in seconds."""
+    a = np.asarray(times, float)
+    if a.size == 0:
+        return {"median_s": float("nan"), "iqr_s": float("nan")}
+    q1, q2, q3 = np.percentile(a, [25, 50, 75])
+    return {"median_s": float(q2), "iqr_s": float(q3 - q1)}
+
+
+def timeit(fn: Callable[[], Any], repeat: int = 5, warmup: int = 1) -> list[float]:
+    """Wall times of ``repeat`` calls after ``warmup`` calls."""
+    for _ in range(warmup):
+        fn()
+    out = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t)
+    return out
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process in MB."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def write_results(
+    name: str, results: list[dict[str, Any]], path: Path | None = None, **meta: Any
+) -> Path:
+    """Write the benchmark JSON and return its path."""
+    target = path or RESULTS / f"{name}.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps({"metadata": metadata(**meta), "results": results}, indent=2))
+    return target
