@@ -41,4 +41,4 @@ class Settings(BaseSettings):
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The settings of this process (read once; call ``get_settings.cache_clear()`` to reload)."""
-    return Settings()
+    return Settings()  # type: ignore[call-arg]  # pydantic-settings fills fields from the env

@@ -8,10 +8,10 @@ from __future__ import annotations
 from productstudio.cli.app import app
 
 # Command modules register themselves on `app` when imported (order = help order).
-from productstudio.cli import main_cmds  # noqa: E402,F401  isort: skip
-from productstudio.cli import generate_cmds  # noqa: E402,F401  isort: skip
-from productstudio.cli import recipe_cmds  # noqa: E402,F401  isort: skip
-from productstudio.cli import edit_cmds  # noqa: E402,F401  isort: skip
+from productstudio.cli import main_cmds  # noqa: F401  isort: skip
+from productstudio.cli import generate_cmds  # noqa: F401  isort: skip
+from productstudio.cli import recipe_cmds  # noqa: F401  isort: skip
+from productstudio.cli import edit_cmds  # noqa: F401  isort: skip
 
 
 def main() -> None:

@@ -3,4 +3,12 @@
 from productstudio.models.discovery import AUTO, available, find_weights, resolve, search_dirs
 from productstudio.models.registry import BackendEntry, Registry
 
-__all__ = ["AUTO", "BackendEntry", "Registry", "available", "find_weights", "resolve", "search_dirs"]
+__all__ = [
+    "AUTO",
+    "BackendEntry",
+    "Registry",
+    "available",
+    "find_weights",
+    "resolve",
+    "search_dirs",
+]
