@@ -406,7 +406,11 @@ def classify_text(
         if (near_l or near_r) and (near_t or near_b) and w < 0.6 * W:
             score += p.w_corner
             why.append("placed in a corner")
-        if (near_t or near_b) and banner_span[i] >= 0.5 * W:
+        ang = abs(b.angle)
+        ang = min(ang, abs(180 - ang))
+        # a banner is rendered level; a line merged with neighbours only counts when level
+        level = ang < 2.0
+        if (near_t or near_b) and (w >= 0.5 * W or (level and banner_span[i] >= 0.5 * W)):
             score += p.w_banner
             why.append("spans a top/bottom banner")
         stroke = stroke_mask(rgb, b, dilate=0, strict=True)
@@ -437,8 +441,6 @@ def classify_text(
         if reps[i] >= 2:
             score += p.w_repeat
             why.append(f"repeated tile ({reps[i] + 1} alike)")
-        ang = abs(b.angle)
-        ang = min(ang, abs(180 - ang))
         if ang > 3.0:
             score -= p.w_rotated
             why.append(f"rotated {ang:.0f}° with the product")
