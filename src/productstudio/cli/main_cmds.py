@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
-from productstudio.catalog.batch import default_workers, open_store, plan_tasks, run_batch
-from productstudio.catalog.store import Status
-from productstudio.catalog.worker import ItemResult, JobSpec
 from productstudio.cli.app import app, err, fail, handle_errors, out, progress_bar
 from productstudio.errors import InvalidParamsError
 from productstudio.imaging import ImageFormat, encode_image, load_image, save_image
@@ -19,6 +17,9 @@ from productstudio.models.pull import pull, verify
 from productstudio.models.segmenters import SEGMENTERS, load_segmenter
 from productstudio.ops.canvas import Align, CanvasParams
 from productstudio.ops.cutout import CutoutParams, Refine, cutout
+
+if TYPE_CHECKING:
+    from productstudio.catalog.worker import ItemResult
 
 MODEL_HELP = (
     "Segmenter: a name (see `productstudio models list`), 'auto' (best model found in "
@@ -82,6 +83,11 @@ def run(
     Defaults follow Amazon's main-image rules (pure white 255/255/255, product filling 85 %
     of a 2000x2000 sRGB JPEG). Re-running skips outputs that are already complete.
     """
+    # the catalog layer (SQLAlchemy, process pool) is imported here, not at start-up
+    from productstudio.catalog.batch import default_workers, open_store, plan_tasks, run_batch
+    from productstudio.catalog.store import Status
+    from productstudio.catalog.worker import JobSpec
+
     if preset and recipe:
         raise fail("give --preset or --recipe, not both")
     recipe_ref = preset or (str(recipe) if recipe else None)
