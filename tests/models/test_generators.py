@@ -113,6 +113,7 @@ def test_from_pretrained_errors(tmp_path: Path) -> None:
         (VAEConfig, {"beta": -1.0}),
         (DiffusionConfig, {"attention": (False,)}),
         (DiffusionConfig, {"sample_steps": 0}),
+        (DiffusionConfig, {"prediction_type": "x0"}),
         (DiffusionConfig, {"block_out_channels": (6, 8, 8, 8)}),
     ],
 )

@@ -23,14 +23,19 @@ def real16() -> ProductData:
     return load_products(shared_path("data", "products"), size=16, limit=160).subset(Split.TRAIN)
 
 
-def _model(family: str, data: ProductData) -> Any:
+def _model(family: str, data: ProductData, prediction: str = "v_prediction") -> Any:
     vocab = Vocab.build([r.attrs for r in data.records], ATTRIBUTES)
     cc = ConditionConfig.from_vocab(vocab, text_encoder="hashing", emb_dim=16, out_dim=32)
     cfg = {
         "gan": GANConfig(size=16, z_dim=16, g_channels=8, d_channels=8),
         "vae": VAEConfig(size=16, z_dim=16, channels=8, kl_warmup_steps=100),
         "diffusion": DiffusionConfig(
-            size=16, block_out_channels=(16, 16), attention=(False, False), sample_steps=2, lr=1e-3
+            size=16,
+            block_out_channels=(16, 16),
+            attention=(False, False),
+            sample_steps=2,
+            lr=1e-3,
+            prediction_type=prediction,
         ),
     }[family]
     return GENERATORS.get(family).from_config(cfg, cc, vocab, seed=0)

@@ -39,6 +39,7 @@ def default_config(family: str, size: int = 64, **overrides: object) -> object:
             "block_out_channels": (16, 32, 32),
             "attention": (False, False, False),
             "sample_steps": 20,
+            "prediction_type": "v_prediction",
         },
     }
     base = presets[GENERATORS.get(family).family]

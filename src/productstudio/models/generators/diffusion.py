@@ -26,6 +26,9 @@ class DiffusionConfig:
     norm_num_groups: int = 8
     train_timesteps: int = 1000
     beta_schedule: str = "squaredcos_cap_v2"
+    # The CPU preset uses "v_prediction": with "epsilon" a briefly trained small UNet never
+    # learned the data mean at high noise and DDIM samples drifted to grey noise (955 steps).
+    prediction_type: str = "epsilon"
     lr: float = 5e-4
     ema_decay: float = 0.999
     p_drop_all: float = 0.1
@@ -46,6 +49,10 @@ class DiffusionConfig:
         if self.sample_steps < 1 or self.sample_steps > self.train_timesteps:
             raise InvalidParamsError(
                 f"DiffusionConfig.sample_steps must be in 1..{self.train_timesteps}"
+            )
+        if self.prediction_type not in ("epsilon", "v_prediction", "sample"):
+            raise InvalidParamsError(
+                "DiffusionConfig.prediction_type must be epsilon, v_prediction or sample"
             )
         if self.guidance < 0:
             raise InvalidParamsError("DiffusionConfig.guidance must be >= 0")
@@ -93,13 +100,18 @@ class ConditionalDiffusion(ConditionalGenerator):
         from diffusers import DDIMScheduler, DDPMScheduler
 
         c = self.config
-        ddpm = DDPMScheduler(num_train_timesteps=c.train_timesteps, beta_schedule=c.beta_schedule)
+        ddpm = DDPMScheduler(
+            num_train_timesteps=c.train_timesteps,
+            beta_schedule=c.beta_schedule,
+            prediction_type=c.prediction_type,
+        )
         ddim = DDIMScheduler(
             num_train_timesteps=c.train_timesteps,
             beta_schedule=c.beta_schedule,
             steps_offset=1,
             clip_sample=True,
             set_alpha_to_one=False,
+            prediction_type=c.prediction_type,
         )
         return ddpm, ddim
 
@@ -123,7 +135,13 @@ class ConditionalDiffusion(ConditionalGenerator):
         noisy = self._ddpm.add_noise(x, noise, t)
         emb = self.cond_proj(self.cond(cond))
         pred = self.unet(noisy, t, class_labels=emb).sample
-        loss = F.mse_loss(pred, noise)
+        if self.config.prediction_type == "v_prediction":
+            target = self._ddpm.get_velocity(x, noise, t)
+        elif self.config.prediction_type == "sample":
+            target = x
+        else:
+            target = noise
+        loss = F.mse_loss(pred, target)
         opt = optimizers["unet"]
         opt.zero_grad(set_to_none=True)
         loss.backward()
