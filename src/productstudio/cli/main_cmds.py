@@ -59,7 +59,7 @@ def run(
         "jpg", "--format", "-f", help="Output format: jpg, png, webp, avif, tif."
     ),
     quality: int = typer.Option(92, min=1, max=100, help="JPEG/WebP/AVIF quality."),
-    refine: Refine = typer.Option(Refine.GUIDED, help="Edge refinement of the cut-out."),
+    refine: Refine = typer.Option(Refine.NONE, help="Edge refinement of the cut-out."),
     workers: int = typer.Option(0, min=0, help="Worker processes (0 = auto)."),
     overwrite: bool = typer.Option(False, help="Redo items that a previous run completed."),
     store: str | None = typer.Option(
@@ -170,7 +170,7 @@ def cutout_cmd(
         help="RGBA output (.png/.webp/.tif/.avif), or '-' for PNG on standard output.",
     ),
     model: str = typer.Option("auto", "--model", "-m", help=MODEL_HELP),
-    refine: Refine = typer.Option(Refine.GUIDED, help="Edge refinement."),
+    refine: Refine = typer.Option(Refine.NONE, help="Edge refinement."),
     mask_only: bool = typer.Option(
         False, "--mask", help="Write the alpha matte as a grey PNG instead."
     ),

@@ -25,7 +25,9 @@ class CutoutParams:
     """How a probability map becomes alpha.
 
     Attributes:
-        refine: edge refinement method.
+        refine: edge refinement method. The default keeps the segmenter's own soft edge: on
+            the DIS5K product photos the guided filter lowered boundary-F (0.907 → 0.903 with
+            IS-Net), so it is opt-in for soft materials (hair, fur, fabric).
         threshold: probability above which a pixel is product.
         band: half-width of the uncertain band in px (None: 0.1 % of the long side, ≥ 1).
         eps: guided-filter regularisation (smaller follows image edges more tightly).
@@ -36,11 +38,11 @@ class CutoutParams:
             product's soft edge (no halos on a new background).
     """
 
-    refine: Refine = Refine.GUIDED
+    refine: Refine = Refine.NONE
     threshold: float = 0.5
     band: int | None = None
     eps: float = 1e-2
-    min_speck: float = 0.01
+    min_speck: float = 0.001
     fill_holes_below: float = 0.0
     decontaminate: bool = True
 

@@ -62,6 +62,30 @@ def _disk(r: int) -> np.ndarray:
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
 
 
+def _robust_fit(
+    a_mat: np.ndarray, vals: np.ndarray
+) -> tuple[float, float, tuple[np.ndarray, np.ndarray]]:
+    """Fit ``vals ≈ a_mat @ coef`` ignoring outliers (3 reweighting rounds).
+
+    Returns the 90th-percentile residual of the inliers (noise), the outlier share, and
+    (coef, inlier mask).
+    """
+    keep = np.ones(len(vals), bool)
+    coef = np.zeros((a_mat.shape[1], vals.shape[1]), np.float32)
+    for _ in range(3):
+        coef, *_ = np.linalg.lstsq(a_mat[keep], vals[keep], rcond=None)
+        resid = np.linalg.norm(vals - a_mat @ coef, axis=1)
+        med = float(np.median(resid[keep]))
+        mad = float(np.median(np.abs(resid[keep] - med))) * 1.4826 + 1e-3
+        keep = resid < med + 3.0 * mad + 1.0
+        if keep.sum() < 12:
+            keep[:] = True
+            break
+    resid = np.linalg.norm(vals - a_mat @ coef, axis=1)
+    noise = float(np.percentile(resid[keep], 90)) if keep.any() else float(resid.mean())
+    return noise, float(1.0 - keep.mean()), (coef, keep)
+
+
 def _poly_terms(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.stack([np.ones_like(x), x, y, x * x, x * y, y * y], axis=-1)
 
@@ -87,21 +111,9 @@ class ClassicalSegmenter(Segmenter):
         terms = _poly_terms(xs, ys)
         a_mat = terms[border]
         vals = lab[border]
-        keep = np.ones(len(vals), bool)
-        coef = np.zeros((6, 3), np.float32)
-        for _ in range(3):
-            coef, *_ = np.linalg.lstsq(a_mat[keep], vals[keep], rcond=None)
-            resid = np.linalg.norm(vals - a_mat @ coef, axis=1)
-            med = float(np.median(resid[keep]))
-            mad = float(np.median(np.abs(resid[keep] - med))) * 1.4826 + 1e-3
-            keep = resid < med + 3.0 * mad + 1.0
-            if keep.sum() < 12:
-                keep[:] = True
-                break
+        noise, outliers, (coef, keep) = _robust_fit(a_mat, vals)
         pred = (terms.reshape(-1, 6) @ coef).reshape(h, w, 3).astype(np.float32)
-        resid = np.linalg.norm(vals - a_mat @ coef, axis=1)
-        noise = float(np.percentile(resid[keep], 90)) if keep.any() else float(resid.mean())
-        self._last_stats["border_outliers"] = float(1.0 - keep.mean())
+        self._last_stats["border_outliers"] = outliers
         coef_rgb, *_ = np.linalg.lstsq(
             a_mat[keep], rgb[border][keep].astype(np.float32), rcond=None
         )
@@ -180,6 +192,23 @@ class ClassicalSegmenter(Segmenter):
         """The photo's background is plain enough for colour-model refinement."""
         cfg = self.config
         return model.noise <= cfg.plain_noise and model.outliers <= cfg.plain_outliers
+
+    def looks_plain(self, rgb: RGBImage, size: int = 192) -> bool:
+        """A cheap first test on a thumbnail's border (before the full :meth:`prepare`)."""
+        h0, w0 = rgb.shape[:2]
+        s = min(1.0, size / max(h0, w0))
+        w, h = max(8, round(w0 * s)), max(8, round(h0 * s))
+        thumb = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA) if s < 1 else rgb
+        lab = cv2.cvtColor(thumb.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
+        b = max(2, round(self.config.border_frac * min(h, w)))
+        border = np.zeros((h, w), bool)
+        border[:b] = border[-b:] = True
+        border[:, :b] = border[:, -b:] = True
+        ys, xs = np.nonzero(border)
+        terms = _poly_terms(xs / max(w - 1, 1), ys / max(h - 1, 1)).astype(np.float32)
+        noise, outliers, _ = _robust_fit(terms, lab[border])
+        # thumbnails average noise away: be lenient here, the full test decides
+        return noise <= 1.5 * self.config.plain_noise and outliers <= self.config.plain_outliers
 
     def predict(self, rgb: RGBImage) -> Mask:
         return self.refine(rgb, self.prepare(rgb))

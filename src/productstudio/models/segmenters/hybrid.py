@@ -24,6 +24,9 @@ class PlainBackgroundRefined(Segmenter):
 
     def predict(self, rgb: RGBImage) -> Mask:
         prior = self.base.predict(rgb)
+        self.last_refined = False
+        if not self.classical.looks_plain(rgb):  # most cluttered photos stop here, cheaply
+            return prior
         model = self.classical.prepare(rgb)
         self.last_refined = self.classical.is_plain(model)
         if not self.last_refined:
