@@ -37,6 +37,9 @@ def main() -> None:
     ap.add_argument("--audience-prompts", type=int, default=40)
     ap.add_argument("--json", type=Path, default=RESULTS / "generators.json")
     ap.add_argument("--docs", type=Path, default=ROOT / "docs" / "generators")
+    ap.add_argument(
+        "--report-dir", type=Path, default=None, help="HTML report (default: MODELS_DIR/report)"
+    )
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -83,7 +86,7 @@ def main() -> None:
     if not dirs:
         raise SystemExit(f"no trained models under {args.models_dir}; pass --train-minutes")
     data = load_products(args.data, size=args.size, cache_dir=get_settings().cache_dir / "products")
-    report_dir = args.json.parent / "generators_report"
+    report_dir = args.report_dir or args.models_dir / "report"
     t = time.monotonic()
     res = evaluate_models(dirs, args.data, report_dir, EvalParams(n=args.n), data=data)
     eval_s = time.monotonic() - t
