@@ -93,6 +93,20 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def bbox_ssim(a: np.ndarray, b: np.ndarray, m: np.ndarray) -> float:
+    """SSIM of two uint8 RGB images over the bounding box of mask ``m`` (at least 7 px)."""
+    from skimage.metrics import structural_similarity
+
+    ys, xs = np.nonzero(m)
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    if min(y1 - y0, x1 - x0) < 7:
+        y0, x0 = max(0, y0 - 4), max(0, x0 - 4)
+        y1, x1 = y1 + 4, x1 + 4
+    return float(
+        structural_similarity(a[y0:y1, x0:x1], b[y0:y1, x0:x1], channel_axis=2, data_range=255)
+    )
+
+
 def write_results(
     name: str, results: list[dict[str, Any]], path: Path | None = None, **meta: Any
 ) -> Path:

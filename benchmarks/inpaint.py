@@ -24,25 +24,8 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import shared_root, summarise_times, write_results
-
-
-def masked_psnr(a: np.ndarray, b: np.ndarray, m: np.ndarray) -> float:
-    d = a[m].astype(np.float64) - b[m].astype(np.float64)
-    return 10.0 * np.log10(255.0**2 / max(float((d**2).mean()), 1e-10))
-
-
-def bbox_ssim(a: np.ndarray, b: np.ndarray, m: np.ndarray) -> float:
-    from skimage.metrics import structural_similarity
-
-    ys, xs = np.nonzero(m)
-    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-    if min(y1 - y0, x1 - x0) < 7:
-        y0, x0 = max(0, y0 - 4), max(0, x0 - 4)
-        y1, x1 = y1 + 4, x1 + 4
-    return float(
-        structural_similarity(a[y0:y1, x0:x1], b[y0:y1, x0:x1], channel_axis=2, data_range=255)
-    )
+from common import bbox_ssim, shared_root, summarise_times, write_results
+from productstudio.metrics import psnr
 
 
 def holes(shape: tuple[int, int], seed: int) -> dict[str, np.ndarray]:
@@ -113,7 +96,7 @@ def main() -> None:
                 out = inp.inpaint(over, m)
                 dt = time.perf_counter() - t0
                 assert np.array_equal(out[~m], over[~m])
-                per[n]["psnr"].append(masked_psnr(out, img, m))
+                per[n]["psnr"].append(psnr(out, img, mask=m))
                 per[n]["ssim"].append(bbox_ssim(out, img, m))
                 per[n]["t"].append(dt)
                 per[n]["msmp"].append(dt * 1000 / (img.shape[0] * img.shape[1] / 1e6))

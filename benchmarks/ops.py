@@ -13,72 +13,21 @@ for benchmarking only, never shipped), laid out at 85 % fill on a 2000x2000 canv
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
-import os
-import platform
-import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 from PIL import Image
+
+from common import shared_root, timeit, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZE = 2000
 ITEM = "dis_te1_bench_22653754305"
-
-
-def _shared() -> Path:
-    env = os.environ.get("PRODUCTSTUDIO_SHARED")
-    return Path(env) if env else ROOT.parent / "shared"
-
-
-def _times(fn: Callable[[], Any], repeat: int) -> list[float]:
-    fn()
-    out = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t)
-    return out
-
-
-def _meta(repeat: int) -> dict[str, Any]:
-    import cv2
-
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
-    cpu = ""
-    with contextlib.suppress(OSError, StopIteration):
-        cpu = next(
-            ln.split(":", 1)[1].strip()
-            for ln in Path("/proc/cpuinfo").read_text().splitlines()
-            if ln.startswith("model name")
-        )
-    import PIL
-
-    return {
-        "git_commit": commit,
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "cpu": cpu,
-        "cpu_count": os.cpu_count(),
-        "threads_cv2": cv2.getNumThreads(),
-        "load_avg": os.getloadavg(),
-        "versions": {"numpy": np.__version__, "cv2": cv2.__version__, "pillow": PIL.__version__},
-        "size": f"{SIZE}x{SIZE}",
-        "repeat": repeat,
-        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
 
 
 def main() -> int:
@@ -105,7 +54,7 @@ def main() -> int:
     from productstudio.recipes import load_recipe
     from productstudio.recipes.compliance import check_loaded
 
-    data = _shared() / "data"
+    data = shared_root() / "data"
     photo = np.asarray(Image.open(data / "cutout" / "images" / f"{ITEM}.jpg").convert("RGB"))
     mask = np.asarray(Image.open(data / "cutout" / "masks" / f"{ITEM}.png").convert("L"))
     source = np.dstack([photo, mask])
@@ -184,7 +133,7 @@ def main() -> int:
     results: list[dict[str, Any]] = []
     base_median = None
     for name, backend, fn in cases:
-        t = np.asarray(_times(fn, args.repeat))
+        t = np.asarray(timeit(fn, repeat=args.repeat, warmup=1))
         q1, med, q3 = np.percentile(t, [25, 50, 75])
         if base_median is None:
             base_median = float(med)
@@ -203,9 +152,8 @@ def main() -> int:
             f"x{float(med) / base_median:6.1f}",
             flush=True,
         )
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"metadata": _meta(args.repeat), "results": results}, indent=2))
-    print(f"wrote {args.json}")
+    path = write_results("ops", results, args.json, size=f"{SIZE}x{SIZE}", repeat=args.repeat)
+    print(f"wrote {path}")
     return 0
 
 

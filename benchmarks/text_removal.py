@@ -36,7 +36,8 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import shared_root, summarise_times, write_results
+from common import bbox_ssim, shared_root, summarise_times, write_results
+from productstudio.metrics import psnr
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 BASE = "pipeline-no-unblend/telea"
@@ -106,19 +107,6 @@ def compose(
         .astype(np.uint8)
     )
     return out, cov
-
-
-def masked_psnr(a: np.ndarray, b: np.ndarray, m: np.ndarray) -> float:
-    d = a[m].astype(np.float64) - b[m].astype(np.float64)
-    return 10.0 * np.log10(255.0**2 / max(float((d**2).mean()), 1e-10))
-
-
-def bbox_ssim(a: np.ndarray, b: np.ndarray, m: np.ndarray) -> float:
-    from skimage.metrics import structural_similarity
-
-    ys, xs = np.nonzero(m)
-    sl = (slice(max(0, ys.min() - 3), ys.max() + 4), slice(max(0, xs.min() - 3), xs.max() + 4))
-    return float(structural_similarity(a[sl], b[sl], channel_axis=2, data_range=255))
 
 
 def box_polygon_mask(shape: tuple[int, int], box: Any) -> np.ndarray:
@@ -225,8 +213,8 @@ def main() -> None:
                 else:
                     out = inp.inpaint(over, oracle)
                 dt = time.perf_counter() - t0
-                add(kind, label, masked_psnr(out, img, truth), bbox_ssim(out, img, truth), dt)
-            add(kind, "untouched", masked_psnr(over, img, truth), bbox_ssim(over, img, truth), 0.0)
+                add(kind, label, psnr(out, img, mask=truth), bbox_ssim(out, img, truth), dt)
+            add(kind, "untouched", psnr(over, img, mask=truth), bbox_ssim(over, img, truth), 0.0)
 
     results: list[dict[str, Any]] = [
         {

@@ -28,17 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import shared_root, summarise_times, write_results
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(((a.astype(np.float64) - b.astype(np.float64)) ** 2).mean())
-    return 10.0 * np.log10(255.0**2 / max(mse, 1e-10))
-
-
-def ssim(a: np.ndarray, b: np.ndarray) -> float:
-    from skimage.metrics import structural_similarity
-
-    return float(structural_similarity(a, b, channel_axis=2, data_range=255))
+from productstudio.metrics import psnr, ssim
 
 
 def photos(n: int, size: int) -> list[tuple[str, np.ndarray]]:
