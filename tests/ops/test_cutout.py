@@ -49,10 +49,11 @@ def test_opaque_pixels_keep_source_rgb(img: np.ndarray) -> None:
     np.testing.assert_array_equal(out[..., :3][opaque], img[opaque])
 
 
-def test_refine_none_is_identity_on_clean_mask() -> None:
+def test_refine_none_keeps_the_mask_but_snaps_near_0_and_1() -> None:
     img, alpha = _disc_scene()
     got = refine_alpha(img, alpha, CutoutParams(refine=Refine.NONE, min_speck=0))
-    np.testing.assert_array_equal(got, alpha)
+    expected = np.where(alpha > 0.98, 1.0, np.where(alpha < 0.02, 0.0, alpha))
+    np.testing.assert_array_equal(got, expected.astype(np.float32))
 
 
 def test_guided_keeps_far_pixels_binary() -> None:

@@ -115,15 +115,18 @@ def refine_alpha(image: Image, mask: Mask, params: CutoutParams | None = None) -
         params: refinement options.
 
     Returns:
-        float32 (H, W) alpha in [0, 1]. Pixels farther than ``band`` px from the
+        float32 (H, W) alpha in [0, 1]; values within 0.02 of 0 or 1 are snapped to it.
+        With guided or closed-form refinement, pixels farther than ``band`` px from the
         thresholded outline are exactly 0 or 1.
     """
     p = params or CutoutParams()
     check_image(image)
     prob = clean_mask(as_mask(mask, shape=image.shape[:2]), p)
     binary = (prob > p.threshold).astype(np.uint8)
-    if p.refine is Refine.NONE or not binary.any() or binary.all():
-        return prob if p.refine is Refine.NONE else binary.astype(np.float32)
+    if p.refine is Refine.NONE:
+        return _snap(prob)
+    if not binary.any() or binary.all():
+        return binary.astype(np.float32)
     r = band_width(binary.shape, p)
     if r == 0:
         return binary.astype(np.float32)
@@ -145,10 +148,18 @@ def refine_alpha(image: Image, mask: Mask, params: CutoutParams | None = None) -
     else:
         refined = _closed_form(rgb, inner, outer, band)
         alpha[band] = refined[band]
-    alpha = np.clip(alpha, 0.0, 1.0)
-    alpha[alpha > 0.985] = 1.0
-    alpha[alpha < 0.015] = 0.0
-    return alpha.astype(np.float32)
+    return _snap(alpha)
+
+
+SNAP = 0.02
+
+
+def _snap(alpha: np.ndarray) -> Mask:
+    """Alpha within ``SNAP`` of 0 or 1 becomes exactly 0 or 1 (no faint veils, exact pixels)."""
+    out = np.clip(alpha, 0.0, 1.0).astype(np.float32)
+    out[out > 1.0 - SNAP] = 1.0
+    out[out < SNAP] = 0.0
+    return out
 
 
 def _guided(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -> np.ndarray:
@@ -198,16 +209,22 @@ def estimate_foreground(image: Image, alpha: Mask, radius: int | None = None) ->
     check_image(image)
     a = as_mask(alpha, shape=image.shape[:2])
     rgb = to_uint8(image)[..., :3].astype(np.float32) / 255.0
-    soft = (a > 0.0) & (a < 1.0)
-    if not soft.any():
-        return rgb
+    ys, xs = np.nonzero((a > 0.0) & (a < 1.0))
+    if ys.size:
+        rgb[ys, xs] = _foreground_at(rgb, a, ys, xs, radius)
+    return rgb
+
+
+def _foreground_at(
+    rgb: np.ndarray, a: np.ndarray, ys: np.ndarray, xs: np.ndarray, radius: int | None = None
+) -> np.ndarray:
+    """Decontaminated colours (float [0, 1], shape (N, 3)) at the soft pixels (ys, xs)."""
     r = radius or max(3, round(0.006 * max(a.shape)))
     # local means are smooth: compute them at 1/f size and read them back at soft pixels only
     f = max(1, r // 3)
     small_size = (max(1, a.shape[1] // f), max(1, a.shape[0] // f))
     rs = max(1, r // f)
     k = (2 * rs + 1, 2 * rs + 1)
-    ys, xs = np.nonzero(soft)
     sy = np.minimum((ys / f).astype(np.intp), small_size[1] - 1)
     sx = np.minimum((xs / f).astype(np.intp), small_size[0] - 1)
     rgb_small = cv2.resize(rgb, small_size, interpolation=cv2.INTER_AREA)
@@ -226,9 +243,7 @@ def estimate_foreground(image: Image, alpha: Mask, radius: int | None = None) ->
     a1 = a[ys, xs][:, None]
     solved = (i - (1.0 - a1) * b_near) / np.maximum(a1, 1e-3)
     trust = np.clip((a1 - 0.15) / 0.5, 0.0, 1.0)  # low alpha: the solve is ill-posed
-    out = rgb.copy()
-    out[ys, xs] = np.clip(trust * solved + (1.0 - trust) * f_near, 0.0, 1.0)
-    return out
+    return np.clip(trust * solved + (1.0 - trust) * f_near, 0.0, 1.0)
 
 
 def cutout(image: Image, mask: Mask, params: CutoutParams | None = None) -> RGBAImage:
@@ -258,9 +273,10 @@ def cutout(image: Image, mask: Mask, params: CutoutParams | None = None) -> RGBA
     out[..., :3] = rgb8
     out[..., 3] = (alpha * 255.0 + 0.5).astype(np.uint8)  # alpha is in [0, 1]
     if p.decontaminate:
-        soft = (out[..., 3] > 0) & (out[..., 3] < 255)
-        if soft.any():
-            fg = estimate_foreground(rgb8, alpha)
-            out[..., :3][soft] = (fg[soft] * 255.0 + 0.5).astype(np.uint8)
+        ys, xs = np.nonzero((out[..., 3] > 0) & (out[..., 3] < 255))
+        if ys.size:
+            rgb_f = rgb8.astype(np.float32) / np.float32(255.0)
+            fg = _foreground_at(rgb_f, alpha, ys, xs)
+            out[ys, xs, :3] = (fg * 255.0 + 0.5).astype(np.uint8)
         out[..., :3][out[..., 3] == 0] = 0
     return out
