@@ -26,6 +26,16 @@ def shared_root() -> Path:
     return Path(env) if env else ROOT.parent / "shared"
 
 
+def product_like(n: int | None = None) -> list[tuple[str, Path]]:
+    """(name, photo path) of the ``product_like`` items of ../shared/data/cutout, in CSV order."""
+    import csv
+
+    root = shared_root() / "data" / "cutout"
+    with (root / "manifest.csv").open(newline="", encoding="utf-8") as fh:
+        rows = [r["name"] for r in csv.DictReader(fh) if r["product_like"] == "1"]
+    return [(name, root / "images" / f"{name}.jpg") for name in rows[:n]]
+
+
 def metadata(**extra: Any) -> dict[str, Any]:
     """Git commit, package versions, threads and CPU of this run."""
     try:

@@ -1,12 +1,13 @@
 """Benchmark the conditional generators (GAN, CVAE film/concat, diffusion) on the test split.
 
-Reuses models trained outside the repo (default /work/models/generators/<name>, see
+Reuses models trained outside the repo (default ../models/generators/<name> beside the
+project, see
 --models-dir); trains a missing one first when --train-minutes > 0. Writes
 benchmarks/results/generators.json (STYLE.md format), an HTML report next to it, and one small
 sample grid per family into docs/generators/.
 
-    HF_HUB_OFFLINE=1 PRODUCTSTUDIO_CACHE_DIR=/work/models/cache \
-      nice -n 10 python benchmarks/generators.py --models-dir /work/models/generators --n 400
+    HF_HUB_OFFLINE=1 PRODUCTSTUDIO_CACHE_DIR=../models/cache \
+      nice -n 10 python benchmarks/generators.py --models-dir ../models/generators --n 400
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ NAMES = ("gan", "vae", "vae_concat", "diffusion")
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--models-dir", type=Path, default=Path("/work/models/generators"))
+    ap.add_argument("--models-dir", type=Path, default=ROOT.parent / "models" / "generators")
     ap.add_argument("--data", type=Path, default=shared_root() / "data" / "products")
     ap.add_argument("--n", type=int, default=400, help="test photos (and samples per model)")
     ap.add_argument("--size", type=int, default=32)

@@ -13,7 +13,6 @@ the hole pixels only (SSIM on the hole's bounding box), timing is ms per image m
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import sys
 import time
@@ -24,7 +23,7 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import bbox_ssim, shared_root, summarise_times, write_results
+from common import bbox_ssim, product_like, summarise_times, write_results
 from productstudio.metrics import psnr
 
 
@@ -56,17 +55,14 @@ def holes(shape: tuple[int, int], seed: int) -> dict[str, np.ndarray]:
 def photos(n: int, side: int) -> list[tuple[str, np.ndarray]]:
     from productstudio.imaging import load_image
 
-    root = shared_root() / "data" / "cutout"
-    with (root / "manifest.csv").open(newline="", encoding="utf-8") as fh:
-        rows = [r for r in csv.DictReader(fh) if r["product_like"] == "1"]
     out = []
-    for r in rows[:n]:
-        img = load_image(root / "images" / f"{r['name']}.jpg").pixels
+    for name, path in product_like(n):
+        img = load_image(path).pixels
         s = side / max(img.shape[:2])
         img = cv2.resize(
             img, (round(img.shape[1] * s), round(img.shape[0] * s)), interpolation=cv2.INTER_AREA
         )
-        out.append((r["name"], img))
+        out.append((name, img))
     return out
 
 

@@ -16,7 +16,6 @@ at <= 50 ms/MP.
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import sys
 import time
@@ -27,24 +26,21 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import shared_root, summarise_times, write_results
+from common import product_like, shared_root, summarise_times, write_results
 from productstudio.metrics import psnr, ssim
 
 
 def photos(n: int, size: int) -> list[tuple[str, np.ndarray]]:
     from productstudio.imaging import load_image
 
-    root = shared_root() / "data" / "cutout"
-    with (root / "manifest.csv").open(newline="", encoding="utf-8") as fh:
-        rows = [r for r in csv.DictReader(fh) if r["product_like"] == "1"]
     out = []
-    for r in rows[:n]:
-        img = load_image(root / "images" / f"{r['name']}.jpg").pixels
+    for name, path in product_like(n):
+        img = load_image(path).pixels
         h, w = img.shape[:2]
         y0, x0 = max(0, (h - size) // 2), max(0, (w - size) // 2)
         crop = img[y0 : y0 + size, x0 : x0 + size]
         crop = crop[: crop.shape[0] // 4 * 4, : crop.shape[1] // 4 * 4]
-        out.append((r["name"], np.ascontiguousarray(crop)))
+        out.append((name, np.ascontiguousarray(crop)))
     return out
 
 
