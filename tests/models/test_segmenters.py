@@ -162,3 +162,13 @@ def test_isnet_real_product_iou() -> None:
 
 # measured 2026-11-23: 0.9544, 0.9858, 0.9869 on the first three product-like items
 GOLDEN_ISNET_3 = 0.976
+
+
+def test_only_low_resolution_models_get_plain_refinement() -> None:
+    """U²-Netp (320 px) is wrapped; IS-Net (1024 px) is used as it is."""
+    from productstudio.models.segmenters import OnnxSegmenter
+
+    u2 = load_segmenter(str(shared_path("weights", "segmentation", "u2netp.onnx")))
+    isnet = load_segmenter(str(shared_path("weights", "segmentation", "isnet_general_quint8.onnx")))
+    assert isinstance(u2, PlainBackgroundRefined)
+    assert isinstance(isnet, OnnxSegmenter) and not isinstance(isnet, PlainBackgroundRefined)
