@@ -110,3 +110,13 @@ def test_recipe_job(photos: Path, tmp_path: Path) -> None:
     assert report.done == 1, report.results
     got = load_image(next(out.glob("a.*")))
     assert got.size == (2200, 2200)
+
+
+def test_recipe_file_contents_are_part_of_the_settings(tmp_path: Path) -> None:
+    """Editing a recipe file changes the settings hash, so a re-run redoes its items."""
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("version: 1\nsteps: []\n")
+    first = JobSpec(recipe=str(recipe)).settings_hash()
+    assert JobSpec(recipe=str(recipe)).settings_hash() == first
+    recipe.write_text("version: 1\nsteps: []\n# edited\n")
+    assert JobSpec(recipe=str(recipe)).settings_hash() != first
