@@ -106,6 +106,12 @@ def resolve(
     return entry, p
 
 
+def load_backend(registry: Registry[BackendEntry[B]], choice: str | Path = AUTO) -> B:
+    """Resolve ``choice`` (name, ``auto`` or path) in ``registry`` and load the backend."""
+    entry, path = resolve(registry, choice)
+    return entry.load(path)
+
+
 def match_file(registry: Registry[BackendEntry[B]], path: Path) -> BackendEntry[B]:
     """The entry whose known file names include ``path.name`` (for ``--model PATH``)."""
     name = path.name.lower()

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from productstudio.models.discovery import AUTO, resolve
+from productstudio.models.discovery import AUTO, load_backend
 from productstudio.models.inpainters.base import Inpainter, SizeRule, default_margin
 from productstudio.models.inpainters.classical import ClassicalInpainter
 from productstudio.models.inpainters.exemplar import (
@@ -77,8 +77,7 @@ for _e in _ENTRIES:
 
 def load_inpainter(choice: str | Path = AUTO) -> Inpainter:
     """A ready inpainter for ``--model``: a registry name, ``auto`` or a path to an .onnx file."""
-    entry, path = resolve(INPAINTERS, choice)
-    return entry.load(path)
+    return load_backend(INPAINTERS, choice)
 
 
 __all__ = [

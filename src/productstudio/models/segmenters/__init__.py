@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from productstudio.errors import WeightsNotFoundError
-from productstudio.models.discovery import AUTO, resolve
+from productstudio.models.discovery import AUTO, load_backend
 from productstudio.models.registry import BackendEntry, Registry
 from productstudio.models.segmenters.base import (
     UNSURE_BELOW,
@@ -111,8 +111,7 @@ def load_segmenter(choice: str | Path = AUTO) -> Segmenter:
     wrapped in :class:`PlainBackgroundRefined`: on plain and studio backgrounds their mask is
     refined with the photo's own colours.
     """
-    entry, path = resolve(SEGMENTERS, choice)
-    return entry.load(path)
+    return load_backend(SEGMENTERS, choice)
 
 
 __all__ = [

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from productstudio.models.discovery import AUTO, resolve
+from productstudio.models.discovery import AUTO, load_backend
 from productstudio.models.registry import BackendEntry, Registry
 from productstudio.models.style.base import NeuralStyle
 from productstudio.models.style.onnx import N_STYLES, ArbitraryStyle, MultiStyle, style_weights
@@ -48,8 +48,7 @@ STYLE_MODELS.register("arbitrary")(
 
 def load_style_model(choice: str | Path = AUTO) -> NeuralStyle:
     """A ready neural style backend: a registry name, ``auto`` or a path."""
-    entry, path = resolve(STYLE_MODELS, choice)
-    return entry.load(path)
+    return load_backend(STYLE_MODELS, choice)
 
 
 __all__ = [

@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from productstudio.imaging.types import Image
-from productstudio.models.discovery import AUTO, resolve
+from productstudio.models.discovery import AUTO, load_backend
 from productstudio.models.registry import BackendEntry, Registry
 from productstudio.models.text.base import TextDetector
 from productstudio.models.text.erase import (
@@ -54,8 +54,7 @@ TEXT_DETECTORS.register("rapidocr")(
 
 def load_text_detector(choice: str | Path = AUTO) -> TextDetector:
     """A ready text detector (``auto`` = the best available)."""
-    entry, path = resolve(TEXT_DETECTORS, choice)
-    return entry.load(path)
+    return load_backend(TEXT_DETECTORS, choice)
 
 
 @lru_cache(maxsize=2)

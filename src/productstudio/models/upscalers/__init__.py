@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from productstudio.models.discovery import AUTO, resolve
+from productstudio.models.discovery import AUTO, load_backend
 from productstudio.models.registry import BackendEntry, Registry
 from productstudio.models.upscalers.base import Upscaler
 from productstudio.models.upscalers.classical import ResampleUpscaler
@@ -72,8 +72,7 @@ for _e in _ENTRIES:
 
 def load_upscaler(choice: str | Path = DEFAULT_UPSCALER) -> Upscaler:
     """A ready upscaler for ``--model``: a registry name, ``auto`` or a path to a weights file."""
-    entry, path = resolve(UPSCALERS, choice)
-    return entry.load(path)
+    return load_backend(UPSCALERS, choice)
 
 
 __all__ = [
