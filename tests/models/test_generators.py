@@ -167,3 +167,37 @@ def test_default_config_sizes() -> None:
     for fam in ("gan", "vae", "diffusion"):
         for s in (32, 64):
             assert default_config(fam, s).size == s  # type: ignore[attr-defined]
+
+
+def test_vae_learned_prior_kl_and_sampling() -> None:
+    """The conditional prior starts as N(0, I) (same KL as the fixed prior), samples come from
+    p(z|c), and once trained it differs by condition; the fixed-prior model has no prior net."""
+    cc = ConditionConfig.from_vocab(VOCAB, text_encoder="hashing", emb_dim=8, out_dim=16)
+    cfg = VAEConfig(size=16, z_dim=8, channels=4)
+    fixed = ConditionalVAE.from_config(cfg, cc, VOCAB, seed=3)
+    learned = ConditionalVAE.from_config(
+        VAEConfig(size=16, z_dim=8, channels=4, learned_prior=True), cc, VOCAB, seed=3
+    )
+    assert fixed.prior is None and learned.prior is not None
+    learned.load_state_dict(fixed.state_dict(), strict=False)  # same encoder/decoder weights
+    cond = learned.conditioner.batch(PROMPTS)
+    x = torch.rand(3, 3, 16, 16) * 2 - 1
+    kl_f = fixed.losses(x, cond, 10**6, torch.Generator().manual_seed(0))["kl"]
+    kl_l = learned.losses(x, cond, 10**6, torch.Generator().manual_seed(0))["kl"]
+    torch.testing.assert_close(kl_f, kl_l)
+    np.testing.assert_array_equal(fixed.sample(PROMPTS, seed=4), learned.sample(PROMPTS, seed=4))
+    # a trained prior: move its output layer and check samples follow mu_p + sigma_p * eps
+    assert learned.prior is not None
+    last = learned.prior[2]
+    assert isinstance(last, torch.nn.Linear)
+    with torch.no_grad():
+        last.weight.normal_(0, 0.5)
+    c = learned.cond(cond)
+    mu_p, logvar_p = learned.prior_params(c)
+    assert not torch.allclose(mu_p[0], mu_p[1])
+    g = torch.Generator().manual_seed(7)
+    eps = torch.randn(3, 8, generator=g)
+    want = learned.dec(mu_p + eps * (0.5 * logvar_p).exp(), c)
+    got = learned.generate(cond, torch.Generator().manual_seed(7))
+    torch.testing.assert_close(got, want)
+    assert default_config("vae", 64).learned_prior is True  # type: ignore[attr-defined]

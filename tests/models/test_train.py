@@ -29,6 +29,9 @@ def _model(family: str, data: ProductData, prediction: str = "v_prediction") -> 
     cfg = {
         "gan": GANConfig(size=16, z_dim=16, g_channels=8, d_channels=8),
         "vae": VAEConfig(size=16, z_dim=16, channels=8, kl_warmup_steps=100),
+        "vae_prior": VAEConfig(
+            size=16, z_dim=16, channels=8, kl_warmup_steps=100, learned_prior=True
+        ),
         "diffusion": DiffusionConfig(
             size=16,
             block_out_channels=(16, 16),
@@ -38,7 +41,7 @@ def _model(family: str, data: ProductData, prediction: str = "v_prediction") -> 
             prediction_type=prediction,
         ),
     }[family]
-    return GENERATORS.get(family).from_config(cfg, cc, vocab, seed=0)
+    return GENERATORS.get(family.split("_")[0]).from_config(cfg, cc, vocab, seed=0)
 
 
 def _log(d: Path) -> list[dict[str, Any]]:
@@ -47,7 +50,12 @@ def _log(d: Path) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize(
     ("family", "key", "steps"),
-    [("vae", "rec", 40), ("diffusion", "loss", 40), ("gan", "loss_d", 30)],
+    [
+        ("vae", "rec", 40),
+        ("vae_prior", "loss", 40),
+        ("diffusion", "loss", 40),
+        ("gan", "loss_d", 30),
+    ],
 )
 def test_loss_falls_on_real_photos(
     family: str, key: str, steps: int, real16: ProductData, tmp_path: Path

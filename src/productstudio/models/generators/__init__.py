@@ -34,7 +34,7 @@ def default_config(family: str, size: int = 64, **overrides: object) -> object:
 
     presets: dict[str, dict[str, object]] = {
         "gan": {"g_channels": 16, "d_channels": 16},
-        "vae": {"channels": 16},
+        "vae": {"channels": 16, "learned_prior": True},
         "diffusion": {
             "block_out_channels": (16, 32, 32),
             "attention": (False, False, False),

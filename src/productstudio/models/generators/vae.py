@@ -37,6 +37,9 @@ class VAEConfig:
     kl_warmup_steps: int = 1000
     p_drop_all: float = 0.05
     p_drop_each: float = 0.1
+    #: a conditional prior p(z|c) (Sohn et al. 2015) instead of N(0, I): samples are drawn where
+    #: the posteriors of that condition live, which keeps them on-category after short training
+    learned_prior: bool = False
 
     def __post_init__(self) -> None:
         levels(self.size)
@@ -82,6 +85,20 @@ class ConditionalVAE(ConditionalGenerator):
         self.dec = CondDecoder(
             config.z_dim, cond_config.out_dim, config.size, config.channels, "group"
         )
+        self.prior: nn.Module | None = None
+        if config.learned_prior:
+            last = nn.Linear(256, 2 * config.z_dim)
+            nn.init.zeros_(last.weight)  # starts as N(0, I)
+            nn.init.zeros_(last.bias)
+            self.prior = nn.Sequential(nn.Linear(cond_config.out_dim, 256), nn.SiLU(), last)
+
+    def prior_params(self, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and log-variance of p(z|c) (zeros for the fixed N(0, I) prior)."""
+        if self.prior is None:
+            zero = torch.zeros(c.shape[0], self.config.z_dim, device=c.device)
+            return zero, zero
+        mu, logvar = self.prior(c).chunk(2, dim=1)
+        return mu, logvar.clamp(-10, 10)
 
     def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"vae": torch.optim.Adam(self.parameters(), lr=self.config.lr)}
@@ -99,7 +116,10 @@ class ConditionalVAE(ConditionalGenerator):
         z = mu + eps * (0.5 * logvar).exp()
         x_hat = self.dec(z, c)
         rec = ((x_hat - x) ** 2).sum((1, 2, 3)).mean()
-        kl = (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp())).sum(1).mean()
+        mu_p, logvar_p = self.prior_params(c)
+        # KL(N(mu, var) || N(mu_p, var_p)); with mu_p = 0, var_p = 1 the usual closed form
+        kl = 0.5 * (logvar_p - logvar + (logvar.exp() + (mu - mu_p).pow(2)) / logvar_p.exp() - 1)
+        kl = kl.sum(1).mean()
         return {"loss": rec + self.kl_weight(step) * kl, "rec": rec, "kl": kl}
 
     def train_step(
@@ -118,8 +138,10 @@ class ConditionalVAE(ConditionalGenerator):
         return {k: float(v.detach()) for k, v in out.items()} | {"kl_weight": self.kl_weight(step)}
 
     def generate(self, cond: CondBatch, generator: torch.Generator) -> torch.Tensor:
-        z = torch.randn(len(cond), self.config.z_dim, generator=generator).to(self.device)
-        return self.dec(z, self.cond(cond))
+        c = self.cond(cond)
+        mu_p, logvar_p = self.prior_params(c)
+        eps = torch.randn(len(cond), self.config.z_dim, generator=generator).to(self.device)
+        return self.dec(mu_p + eps * (0.5 * logvar_p).exp(), c)
 
     @torch.no_grad()
     def reconstruct(
