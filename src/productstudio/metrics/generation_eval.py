@@ -150,15 +150,69 @@ def baseline_other_class(train: Any, test: Any, seed: int) -> NDArray[np.uint8]:
     return np.stack(out)
 
 
+#: targets of the generator benchmark (issue 6), drawn as reference lines
+ACCURACY_TARGETS: dict[str, float] = {"acc_category": 0.8, "acc_colour": 0.6}
+
+
+def training_curves(model_dir: Path, every: int = 1) -> dict[str, list[tuple[float, float]]]:
+    """Loss series (step, value) from a model folder's ``train_log.jsonl`` (empty if absent).
+
+    Keeps the keys that start with ``loss`` plus ``rec`` and ``kl``; a corrupt line is skipped."""
+    from productstudio.models.train.loop import LOG_FILE
+
+    series: dict[str, list[tuple[float, float]]] = {}
+    path = model_dir / LOG_FILE
+    if not path.is_file():
+        return series
+    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
+        if i % every:
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        for k, v in rec.items():
+            if (k.startswith("loss") or k in ("rec", "kl")) and isinstance(v, (int, float)):
+                series.setdefault(k, []).append((float(rec.get("step", i)), float(v)))
+    return series
+
+
+def report_charts(rows: dict[str, dict[str, Any]], model_dirs: dict[str, Path]) -> list[str]:
+    """SVG charts for the report: KID and FID per row, accuracies against their targets, and
+    each model's training curves."""
+    from productstudio.metrics.charts import bar_chart, line_chart
+
+    def col(key: str) -> dict[str, float]:
+        return {n: float(r[key]) for n, r in rows.items() if isinstance(r.get(key), (int, float))}
+
+    charts = []
+    for key, title in (("kid", "KID (lower is better)"), ("fid", "FID (lower is better)")):
+        if col(key):
+            charts.append(bar_chart(col(key), title=title))
+    for key, target in ACCURACY_TARGETS.items():
+        if col(key):
+            charts.append(bar_chart(col(key), title=f"{key} of the samples", reference=target))
+    for name, d in model_dirs.items():
+        curves = training_curves(d)
+        if curves:
+            positive = all(y > 0 for s in curves.values() for _, y in s)
+            charts.append(
+                line_chart(curves, title=f"training: {name}", x_label="steps", log_y=positive)
+            )
+    return charts
+
+
 def write_html_report(
     path: str | Path,
     title: str,
     rows: dict[str, dict[str, Any]],
     grids: dict[str, str],
     notes: Sequence[str] = (),
+    charts: Sequence[str] = (),
 ) -> Path:
-    """A self-contained HTML page: a table of numbers (one row per model/baseline) and sample grids
-    (PNG files referenced relative to the page)."""
+    """A self-contained HTML page: a table of numbers (one row per model/baseline), inline SVG
+    ``charts`` (see :mod:`productstudio.metrics.charts`) and sample grids (PNG files referenced
+    relative to the page)."""
     from productstudio.imaging import write_atomic
 
     cols: list[str] = []
@@ -186,7 +240,9 @@ def write_html_report(
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
         "<style>body{font-family:sans-serif}td,th{padding:2px 8px;text-align:right}</style>"
         "</head><body>"
-        f"<h1>{html.escape(title)}</h1><table><tr><th></th>{head}</tr>{body}</table><ul>{note}</ul>{figs}</body></html>"
+        f"<h1>{html.escape(title)}</h1><table><tr><th></th>{head}</tr>{body}</table><ul>{note}</ul>"
+        + "".join(f"<figure class='chart'>{c}</figure>" for c in charts)
+        + f"{figs}</body></html>"
     )
     return write_atomic(page.encode("utf-8"), path)
 
@@ -279,6 +335,7 @@ def evaluate_models(
         "Generator evaluation",
         rows,
         grids,
+        charts=report_charts(rows, {Path(d).name: Path(d) for d in model_dirs}),
         notes=[
             f"features: {net.name} (FID/KID comparable only on the same network)",
             f"{len(test)} test photos, {len(train)} train photos, {size}px",
