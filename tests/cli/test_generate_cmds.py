@@ -54,6 +54,20 @@ def test_train_writes_model_logs_and_grids(trained: Path) -> None:
     assert (trained / "samples" / "step_000002.png").is_file()
 
 
+def test_train_set_overrides_the_preset(tmp_path: Path) -> None:
+    """--set name=value reaches the saved config; an unknown name is one error naming the known."""
+    data = shared_path("data", "products")
+    base = ["-q", "train", "diffusion", "--data", str(data), "--size", "16", "--limit", "40"]
+    base += ["--max-steps", "1", "--batch-size", "4", "--text-encoder", "hashing"]
+    r = runner.invoke(app, [*base, "-o", str(tmp_path / "d"), "--set", "snr_gamma=5"])
+    assert r.exit_code == 0, r.output
+    cfg = json.loads((tmp_path / "d" / "config.json").read_text())["config"]
+    assert cfg["snr_gamma"] == 5
+    r = runner.invoke(app, [*base, "-o", str(tmp_path / "e"), "--set", "snr_gama=5"])
+    assert r.exit_code != 0 and "snr_gama" in r.output and "snr_gamma" in r.output
+    assert not (tmp_path / "e" / "model.safetensors").exists()
+
+
 def test_train_resume_continues(trained: Path, tmp_path: Path) -> None:
     """--resume continues the step counter from the checkpoint."""
     data = shared_path("data", "products")

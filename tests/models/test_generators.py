@@ -201,3 +201,29 @@ def test_vae_learned_prior_kl_and_sampling() -> None:
     got = learned.generate(cond, torch.Generator().manual_seed(7))
     torch.testing.assert_close(got, want)
     assert default_config("vae", 64).learned_prior is True  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("prediction", ["v_prediction", "epsilon", "sample"])
+def test_diffusion_min_snr_weights(prediction: str) -> None:
+    """Min-SNR-gamma weights follow the closed form for each target; no gamma → all ones."""
+    import dataclasses
+
+    t = torch.tensor([0, 100, 500, 999])
+    plain = tiny("diffusion")
+    assert torch.equal(plain.loss_weights(t), torch.ones(4))
+    cfg = dataclasses.replace(TINY["diffusion"], snr_gamma=5.0, prediction_type=prediction)
+    cc = plain.cond_config
+    m = ConditionalDiffusion.from_config(cfg, cc, VOCAB)
+    ac = m._schedulers()[0].alphas_cumprod[t].double()
+    snr = ac / (1 - ac)
+    clipped = torch.minimum(snr, torch.tensor(5.0, dtype=torch.float64))
+    want = {
+        "v_prediction": clipped / (snr + 1),
+        "epsilon": clipped / snr,
+        "sample": clipped,
+    }[prediction]
+    torch.testing.assert_close(m.loss_weights(t).double(), want, rtol=1e-5, atol=1e-6)
+    # low noise (high SNR) is clipped, high noise is not
+    assert snr[0] > 5 > snr[-1]
+    with pytest.raises(InvalidParamsError):
+        DiffusionConfig(size=16, snr_gamma=0.0)

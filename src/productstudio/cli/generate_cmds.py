@@ -25,6 +25,32 @@ class FusionChoice(StrEnum):
     CONCAT = "concat"
 
 
+def _parse_overrides(family: str, values: list[str]) -> dict[str, object]:
+    """``--set name=value`` pairs for the family's config; values are JSON (5, 0.5, true, [1,2])
+    or plain strings. Unknown names are an error that lists the known ones."""
+    import dataclasses
+    import json
+
+    from productstudio.models.generators import CONFIGS
+
+    known = {f.name for f in dataclasses.fields(CONFIGS[family])} - {"size"}
+    overrides: dict[str, object] = {}
+    for v in values:
+        if "=" not in v:
+            raise InvalidParamsError(f"--set expects name=value (e.g. lr=0.001), got '{v}'")
+        k, raw = (s.strip() for s in v.split("=", 1))
+        if k not in known:
+            raise InvalidParamsError(
+                f"--set {k}: not a {family} setting. Known: {', '.join(sorted(known))}"
+            )
+        try:
+            val = json.loads(raw)
+        except json.JSONDecodeError:
+            val = raw
+        overrides[k] = tuple(val) if isinstance(val, list) else val
+    return overrides
+
+
 def _parse_attrs(values: list[str]) -> dict[str, str]:
     attrs: dict[str, str] = {}
     for v in values:
@@ -64,6 +90,11 @@ def train_cmd(
     sample_every: int = typer.Option(
         500, "--sample-every", help="Write a sample grid every N steps."
     ),
+    settings: list[str] = typer.Option(
+        [],
+        "--set",
+        help="Override a model setting of the CPU preset, e.g. --set snr_gamma=5 (repeatable).",
+    ),
 ) -> None:
     """Train a conditional generator on product photos (resumable; logs to train_log.jsonl)."""
     from productstudio.models.conditioning.fusion import ConditionConfig
@@ -72,10 +103,13 @@ def train_cmd(
     from productstudio.models.train import TrainParams, train
     from productstudio.settings import get_settings
 
+    overrides = _parse_overrides(family.value, settings)
     products = load_products(
         data, size=size, limit=limit, cache_dir=get_settings().cache_dir / "products"
     )
     train_set = products.subset(Split.TRAIN)
+    if resume and overrides and (output / "config.json").is_file():
+        raise InvalidParamsError("--set applies to a new model; a resumed one keeps its settings")
     if resume and (output / "config.json").is_file():
         model = load_generator(output)
         if model.family != family.value:
@@ -85,7 +119,7 @@ def train_cmd(
         vocab = Vocab.build([r.attrs for r in products.records], ATTRIBUTES)
         cond_cfg = ConditionConfig.from_vocab(vocab, text_encoder=text_encoder, fusion=fusion.value)
         model = GENERATORS.get(family.value).from_config(
-            default_config(family.value, size), cond_cfg, vocab, seed=seed
+            default_config(family.value, size, **overrides), cond_cfg, vocab, seed=seed
         )
     params = TrainParams(
         batch_size=batch_size,
