@@ -36,6 +36,13 @@ def main() -> None:
         "--train-minutes", type=float, default=0.0, help="train missing models for this long"
     )
     ap.add_argument("--audience-prompts", type=int, default=40)
+    ap.add_argument("--batch-size", type=int, default=32, help="for models trained here")
+    ap.add_argument(
+        "--names",
+        default=",".join(NAMES),
+        help="model folders under --models-dir, comma-separated (a name ending in _concat "
+        "is trained with --fusion concat)",
+    )
     ap.add_argument("--json", type=Path, default=RESULTS / "generators.json")
     ap.add_argument("--docs", type=Path, default=ROOT / "docs" / "generators")
     ap.add_argument(
@@ -61,7 +68,7 @@ def main() -> None:
     from productstudio.settings import get_settings
 
     dirs = []
-    for name in NAMES:
+    for name in [n.strip() for n in args.names.split(",") if n.strip()]:
         d = args.models_dir / name
         if not (d / "model.safetensors").is_file() and args.train_minutes > 0:
             import subprocess
@@ -80,6 +87,8 @@ def main() -> None:
                     str(args.size),
                     "--minutes",
                     str(args.train_minutes),
+                    "--batch-size",
+                    str(args.batch_size),
                     "-o",
                     str(d),
                     *extra,
