@@ -37,6 +37,7 @@ def main() -> None:
     )
     ap.add_argument("--audience-prompts", type=int, default=40)
     ap.add_argument("--batch-size", type=int, default=32, help="for models trained here")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads for sampling/eval")
     ap.add_argument(
         "--names",
         default=",".join(NAMES),
@@ -54,7 +55,7 @@ def main() -> None:
     import numpy as np
     import torch
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     from productstudio.imaging import save_image
     from productstudio.metrics.generation_eval import (
         ACCURACY_TARGETS,
@@ -143,7 +144,8 @@ def main() -> None:
                 ),
                 **{
                     f"meets_{k}_target": row[k] >= v
-                    for k, v in ACCURACY_TARGETS.items()
+                    for key, v in ACCURACY_TARGETS.items()
+                    for k in (key, key.replace("acc_", "acc_cnn_", 1))
                     if isinstance(row.get(k), float)
                 },
                 **{k: v for k, v in row.items() if k != "ms_per_image"},

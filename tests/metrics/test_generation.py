@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from numpy.typing import NDArray
 
 from conftest import shared_path
 from productstudio.errors import InvalidParamsError, WeightsNotFoundError
@@ -16,6 +17,7 @@ from productstudio.metrics import generation as gen_mod
 from productstudio.metrics.generation import (
     AttributeClassifier,
     FeatureNetwork,
+    PixelAttributeClassifier,
     fid,
     kid,
     precision_recall,
@@ -147,3 +149,43 @@ def test_html_report(tmp_path: Path) -> None:
     )
     text = p.read_text()
     assert "0.125" in text and 'src="g.png"' in text and "<li>note</li>" in text
+
+
+def test_pixel_classifier_learns_shape_and_colour() -> None:
+    """The small CNN separates two shapes and two colours on held-out images, ignores −1 labels,
+    is deterministic for a seed, and refuses bad input."""
+    rng = np.random.default_rng(0)
+
+    def make(n: int) -> tuple[NDArray[np.uint8], NDArray[np.int64], NDArray[np.int64]]:
+        imgs = np.full((n, 16, 16, 3), 255, np.uint8)
+        shape = rng.integers(0, 2, n)
+        colour = rng.integers(0, 2, n)
+        for i in range(n):
+            c = (200, 30, 30) if colour[i] else (30, 30, 200)
+            o = rng.integers(0, 3)
+            if shape[i]:
+                imgs[i, 2 + o : 14 - o, 7:9] = c  # tall bar
+            else:
+                imgs[i, 7:9, 2 + o : 14 - o] = c  # wide bar
+        return imgs, shape, colour
+
+    x, s, c = make(256)
+    s_partly = s.copy()
+    s_partly[:20] = -1
+    clf = PixelAttributeClassifier(epochs=12, batch_size=32, seed=1).fit(
+        x, {"shape": s_partly, "colour": c}
+    )
+    xt, shape_t, colour_t = make(64)
+    acc = clf.accuracy(xt, {"shape": shape_t, "colour": colour_t})
+    assert acc["shape"] >= 0.95 and acc["colour"] >= 0.95, acc
+    again = PixelAttributeClassifier(epochs=12, batch_size=32, seed=1).fit(
+        x, {"shape": s_partly, "colour": c}
+    )
+    for k in ("shape", "colour"):
+        np.testing.assert_array_equal(clf.predict(xt)[k], again.predict(xt)[k])
+    with pytest.raises(InvalidParamsError):
+        PixelAttributeClassifier().predict(xt)
+    with pytest.raises(InvalidParamsError):
+        PixelAttributeClassifier().fit(x, {"shape": s[:3]})
+    with pytest.raises(InvalidParamsError):
+        PixelAttributeClassifier(epochs=0)

@@ -292,3 +292,99 @@ class AttributeClassifier:
         if not keep.any():
             return float("nan")
         return float((self.predict(np.asarray(features)[keep]) == np.asarray(labels)[keep]).mean())
+
+
+class PixelAttributeClassifier:
+    """A small CNN trained here on the real train-split pixels, one softmax head per attribute.
+
+    The feature-probe :class:`AttributeClassifier` sees ImageNet features that react to texture and
+    sharpness; this one learns from the 64 px product photos themselves, so blurry but
+    on-category samples are judged by their shape and colour. ``fit(images, {name: labels})``
+    with uint8 (N, S, S, 3) images and integer labels (−1 = unknown, ignored). Deterministic for a
+    seed (single-threaded CPU).
+    """
+
+    def __init__(
+        self, epochs: int = 8, batch_size: int = 64, lr: float = 2e-3, seed: int = 0
+    ) -> None:
+        if epochs < 1 or batch_size < 1 or lr <= 0:
+            raise InvalidParamsError("PixelAttributeClassifier: epochs, batch_size, lr must be > 0")
+        self.epochs, self.batch_size, self.lr, self.seed = epochs, batch_size, lr, seed
+        self.net: Any = None
+        self.names: tuple[str, ...] = ()
+
+    @staticmethod
+    def _tensor(images: NDArray[np.uint8]) -> Any:
+        import torch
+
+        x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float()
+        return x / 127.5 - 1.0
+
+    def fit(
+        self, images: NDArray[np.uint8], labels: dict[str, NDArray[np.integer]]
+    ) -> PixelAttributeClassifier:
+        import torch
+        from torch import nn
+
+        if not labels or any(len(v) != len(images) for v in labels.values()):
+            raise InvalidParamsError("PixelAttributeClassifier.fit: one label per image needed")
+        torch.manual_seed(self.seed)
+        self.names = tuple(labels)
+        sizes = [max(int(np.max(v)) + 1, 1) for v in labels.values()]
+        layers: list[nn.Module] = []
+        c_in = 3
+        for c_out in (32, 64, 128, 128):
+            layers += [nn.Conv2d(c_in, c_out, 3, 2, 1), nn.GroupNorm(8, c_out), nn.SiLU()]
+            c_in = c_out
+        body = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.2))
+        self.net = nn.ModuleDict(
+            {"body": body, "heads": nn.ModuleList(nn.Linear(c_in, n) for n in sizes)}
+        )
+        x = self._tensor(images)
+        ys = [torch.from_numpy(np.asarray(v, np.int64)) for v in labels.values()]
+        opt = torch.optim.AdamW(self.net.parameters(), lr=self.lr, weight_decay=1e-4)
+        g = torch.Generator().manual_seed(self.seed)
+        steps = self.epochs * max(1, len(x) // self.batch_size)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, self.lr, total_steps=steps)
+        self.net.train()
+        for _ in range(steps):
+            idx = torch.randint(0, len(x), (self.batch_size,), generator=g)
+            xb = x[idx]
+            flip = torch.rand(len(idx), generator=g) < 0.5
+            xb = torch.where(flip[:, None, None, None], xb.flip(3), xb)
+            h = self.net["body"](xb)
+            loss = sum(
+                nn.functional.cross_entropy(head(h), y[idx], ignore_index=-1)
+                for head, y in zip(self.net["heads"], ys, strict=True)
+                if bool((y[idx] >= 0).any())
+            )
+            opt.zero_grad(set_to_none=True)
+            if isinstance(loss, torch.Tensor):
+                loss.backward()
+                opt.step()
+            sched.step()
+        self.net.eval()
+        return self
+
+    def predict(self, images: NDArray[np.uint8]) -> dict[str, NDArray[np.int64]]:
+        import torch
+
+        if self.net is None:
+            raise InvalidParamsError("PixelAttributeClassifier: call fit first")
+        outs: dict[str, list[NDArray[np.int64]]] = {n: [] for n in self.names}
+        with torch.no_grad():
+            for i in range(0, len(images), 256):
+                h = self.net["body"](self._tensor(images[i : i + 256]))
+                for n, head in zip(self.names, self.net["heads"], strict=True):
+                    outs[n].append(head(h).argmax(1).numpy().astype(np.int64))
+        return {n: np.concatenate(v) if v else np.zeros(0, np.int64) for n, v in outs.items()}
+
+    def accuracy(
+        self, images: NDArray[np.uint8], labels: dict[str, NDArray[np.integer]]
+    ) -> dict[str, float]:
+        pred = self.predict(images)
+        acc = {}
+        for n, y in labels.items():
+            keep = np.asarray(y) >= 0
+            acc[n] = float((pred[n][keep] == np.asarray(y)[keep]).mean()) if keep.any() else np.nan
+        return acc

@@ -25,6 +25,7 @@ from productstudio.errors import InvalidParamsError
 from productstudio.metrics.generation import (
     AttributeClassifier,
     FeatureNetwork,
+    PixelAttributeClassifier,
     fid,
     kid,
     precision_recall,
@@ -44,6 +45,7 @@ class EvalParams:
     noise_std: float = 16.0  # uint8 units, for the class-mean baseline
     grid: int = 32
     classifier_steps: int = 200  # L-BFGS iterations of the attribute probes
+    cnn_epochs: int = 8  # epochs of the small pixel CNN classifier (0 = skip it)
 
     def __post_init__(self) -> None:
         if self.n < 10:
@@ -65,6 +67,7 @@ class Evaluator:
             time.monotonic() - t,
         )
         self.labels: dict[str, tuple[dict[str, int], NDArray[np.int64]]] = {}
+        self.y_train: dict[str, NDArray[np.int64]] = {}
         self.classifiers: dict[str, AttributeClassifier] = {}
         for a in SCORED_ATTRIBUTES:
             values = sorted({r.attrs[a] for r in train.records if r.attrs.get(a)})
@@ -75,6 +78,24 @@ class Evaluator:
             self.classifiers[a] = AttributeClassifier(steps=params.classifier_steps).fit(
                 self.f_train, y_train
             )
+            self.y_train[a] = y_train
+        self.cnn: PixelAttributeClassifier | None = None
+        if params.cnn_epochs > 0:
+            t = time.monotonic()
+            self.cnn = PixelAttributeClassifier(epochs=params.cnn_epochs, seed=params.seed).fit(
+                train.images, self.y_train
+            )
+            log.info("pixel CNN classifier trained in %.1f s", time.monotonic() - t)
+
+    def _accuracies(self, f: NDArray[np.floating], images: NDArray[np.uint8]) -> dict[str, float]:
+        """Probe accuracy (``acc_<attr>``) and pixel-CNN accuracy (``acc_cnn_<attr>``)."""
+        row = {
+            f"acc_{a}": clf.accuracy(f, self.labels[a][1]) for a, clf in self.classifiers.items()
+        }
+        if self.cnn is not None:
+            acc = self.cnn.accuracy(images, {a: y for a, (_, y) in self.labels.items()})
+            row |= {f"acc_cnn_{a}": v for a, v in acc.items()}
+        return row
 
     def score(self, images: NDArray[np.uint8]) -> dict[str, float]:
         if len(images) != len(self.test):
@@ -97,9 +118,7 @@ class Evaluator:
             "precision": p,
             "recall": r,
         }
-        for a, clf in self.classifiers.items():
-            row[f"acc_{a}"] = clf.accuracy(f, self.labels[a][1])
-        return row
+        return row | self._accuracies(f, images)
 
     def real_reference(self) -> dict[str, float]:
         """Classifier accuracy on the real test photos and KID/FID of real train photos vs test."""
@@ -121,9 +140,7 @@ class Evaluator:
             "precision": p,
             "recall": r,
         }
-        for a, clf in self.classifiers.items():
-            row[f"acc_{a}"] = clf.accuracy(self.f_test, self.labels[a][1])
-        return row
+        return row | self._accuracies(self.f_test, self.test.images)
 
 
 def baseline_class_mean(train: Any, test: Any, noise_std: float, seed: int) -> NDArray[np.uint8]:
@@ -151,6 +168,7 @@ def baseline_other_class(train: Any, test: Any, seed: int) -> NDArray[np.uint8]:
 
 
 #: targets of the generator benchmark (issue 6), drawn as reference lines
+#: (``acc_*`` = probe on the feature network, ``acc_cnn_*`` = the small pixel CNN; same targets)
 ACCURACY_TARGETS: dict[str, float] = {"acc_category": 0.8, "acc_colour": 0.6}
 
 
@@ -190,8 +208,9 @@ def report_charts(rows: dict[str, dict[str, Any]], model_dirs: dict[str, Path]) 
         if col(key):
             charts.append(bar_chart(col(key), title=title))
     for key, target in ACCURACY_TARGETS.items():
-        if col(key):
-            charts.append(bar_chart(col(key), title=f"{key} of the samples", reference=target))
+        for k in (key, key.replace("acc_", "acc_cnn_", 1)):
+            if col(k):
+                charts.append(bar_chart(col(k), title=f"{k} of the samples", reference=target))
     for name, d in model_dirs.items():
         curves = training_curves(d)
         if curves:
