@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import os
+import stat
 import struct
 import zlib
 from pathlib import Path
@@ -21,7 +23,7 @@ from productstudio.errors import (
     InvalidParamsError,
     OutputError,
 )
-from productstudio.imaging import ImageFormat, encode_image, load_image, save_image
+from productstudio.imaging import ImageFormat, encode_image, load_image, save_image, write_atomic
 from strategies import rgb_images, rgba_images
 
 
@@ -340,3 +342,14 @@ def test_encoding_is_deterministic(photo: np.ndarray) -> None:
     first = encode_image(photo, ImageFormat.PNG)
     io_mod._SRGB_PROFILE = None
     assert encode_image(photo, ImageFormat.PNG) == first
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
+def test_saved_files_follow_the_umask(tmp_path: Path, umask: int, mode: int) -> None:
+    """Atomic writes give the permissions a plain open() would, not the temp file's private 0600."""
+    old = os.umask(umask)
+    try:
+        p = write_atomic(b"x", tmp_path / "out.bin")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(p.stat().st_mode) == mode

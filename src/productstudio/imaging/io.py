@@ -489,6 +489,13 @@ def encode_image(
     return buf_io.getvalue()
 
 
+def _umask() -> int:
+    """The process umask (read by setting and restoring it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_atomic(data: bytes, path: str | Path) -> Path:
     """Write ``data`` to ``path`` atomically: a temp file in the same folder, then rename.
 
@@ -508,6 +515,8 @@ def write_atomic(data: bytes, path: str | Path) -> Path:
     tmp_name: str | None = None
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=folder)
+        # mkstemp makes the file private (0600); give it what open() would: 0666 minus umask
+        os.chmod(tmp_name, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
