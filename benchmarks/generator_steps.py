@@ -1,0 +1,82 @@
+"""Training-step time of each generator family's CPU preset (random weights, random batch).
+
+How many steps fit in the issue's 30-minute budget decides what the benchmark models can learn;
+this measures it without any data or weights (the text encoder is the hashing one).
+
+    python benchmarks/generator_steps.py --size 64 --batch-size 32 --threads 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import RESULTS, summarise_times, timeit, write_results
+
+if TYPE_CHECKING:
+    from productstudio.models.generators import ConditionalGenerator
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--size", type=int, default=64)
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--repeat", type=int, default=8)
+    ap.add_argument("--json", type=Path, default=RESULTS / "generator_steps.json")
+    args = ap.parse_args()
+
+    import torch
+
+    from productstudio.models.conditioning.audience import audience_sizes
+    from productstudio.models.conditioning.fusion import CondBatch, ConditionConfig
+    from productstudio.models.data import ATTRIBUTES, Vocab
+    from productstudio.models.generators import GENERATORS, default_config
+
+    torch.set_num_threads(args.threads)
+    # a vocabulary as large as the products data set's (176 categories)
+    vocab = Vocab.build([{a: f"{a}{i}" for a in ATTRIBUTES} for i in range(176)], ATTRIBUTES)
+    cc = ConditionConfig.from_vocab(vocab, text_encoder="hashing")
+    b, s = args.batch_size, args.size
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(b, 3, s, s, generator=g) * 2 - 1
+    cond = CondBatch(
+        torch.randn(b, cc.text_dim, generator=g),
+        torch.ones(b),
+        torch.randint(1, 100, (b, len(ATTRIBUTES)), generator=g),
+        torch.zeros(b, len(audience_sizes()), dtype=torch.long),
+    )
+    results = []
+    for family in ("gan", "vae", "diffusion"):
+        m = GENERATORS.get(family).from_config(default_config(family, s), cc, vocab, seed=0)
+        opts = m.make_optimizers()
+        counter = iter(range(10**9))
+
+        def one_step(
+            m: ConditionalGenerator = m, o: dict[str, Any] = opts, it: Iterator[int] = counter
+        ) -> None:
+            m.train_step(x, cond, next(it), o, g)
+
+        times = timeit(one_step, args.repeat, 2)
+        st = summarise_times(times)
+        results.append(
+            {
+                "case": f"train step {s}px, batch {b}, {args.threads} thread(s)",
+                "backend": family,
+                "n": args.repeat,
+                **st,
+                "steps_in_30_min": int(1800 / st["median_s"]),
+                "parameters_M": round(sum(p.numel() for p in m.parameters()) / 1e6, 3),
+            }
+        )
+        print(results[-1])
+    write_results("generator_steps", results, args.json, threads=args.threads)
+
+
+if __name__ == "__main__":
+    main()
