@@ -169,5 +169,8 @@ def test_evaluate_writes_json_and_html(trained: Path, tmp_path: Path) -> None:
     assert set(rep["baselines"]) == {"baseline: class mean + noise", "baseline: random other class"}
     row = rep["models"][trained.name]
     assert np.isfinite(row["kid"]) and 0 <= row["acc_category"] <= 1 and "recon_psnr" in row
+    assert 0 <= row["acc_cnn_category"] <= 1 and 0 <= rep["reference"]["acc_cnn_colour"] <= 1
     assert "KID" in r.stdout
-    assert "<table>" in (tmp_path / "report.html").read_text()
+    page = (tmp_path / "report.html").read_text()
+    # table, then charts: KID, FID, 2 probe + 2 CNN accuracies, the model's training curves
+    assert "<table>" in page and page.count("<svg") == 7

@@ -197,6 +197,9 @@ def evaluate_cmd(
     classifier_steps: int = typer.Option(
         200, "--classifier-steps", min=1, help="L-BFGS iterations of the attribute classifiers."
     ),
+    cnn_epochs: int = typer.Option(
+        8, "--cnn-epochs", min=0, help="Epochs of the small pixel CNN classifier (0 = skip it)."
+    ),
 ) -> None:
     """FID/KID, precision/recall and attribute accuracy of models vs the test split; JSON + HTML."""
     from productstudio.metrics.generation_eval import EvalParams, evaluate_models
@@ -214,7 +217,13 @@ def evaluate_cmd(
             model_dirs,
             data,
             output,
-            EvalParams(n=n, seed=seed, features=features, classifier_steps=classifier_steps),
+            EvalParams(
+                n=n,
+                seed=seed,
+                features=features,
+                classifier_steps=classifier_steps,
+                cnn_epochs=cnn_epochs,
+            ),
             on_progress=cb,
             data=products,
         )
