@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -321,7 +322,7 @@ class PixelAttributeClassifier:
         return x / 127.5 - 1.0
 
     def fit(
-        self, images: NDArray[np.uint8], labels: dict[str, NDArray[np.integer]]
+        self, images: NDArray[np.uint8], labels: Mapping[str, NDArray[np.integer]]
     ) -> PixelAttributeClassifier:
         import torch
         from torch import nn
@@ -380,7 +381,7 @@ class PixelAttributeClassifier:
         return {n: np.concatenate(v) if v else np.zeros(0, np.int64) for n, v in outs.items()}
 
     def accuracy(
-        self, images: NDArray[np.uint8], labels: dict[str, NDArray[np.integer]]
+        self, images: NDArray[np.uint8], labels: Mapping[str, NDArray[np.integer]]
     ) -> dict[str, float]:
         pred = self.predict(images)
         acc = {}
