@@ -69,7 +69,7 @@ def test_line_chart_maps_points_into_the_plot() -> None:
 def test_report_charts_from_rows_and_training_log(tmp_path: Path) -> None:
     d = tmp_path / "vae"
     d.mkdir()
-    lines = ['{"step": 1, "loss": 5.0, "kl": 1.0, "kl_weight": 0.1}', "not json", ""]
+    lines = ['{"step": 1, "loss": 5.0, "kl": 1.0, "kl_weight": 0.1}', "not json", "", "[1, 2]"]
     lines.append('{"step": 25, "loss": 2.0, "kl": 3.0, "kl_weight": 0.5}')
     (d / "train_log.jsonl").write_text("\n".join(lines))
     curves = training_curves(d)

@@ -172,7 +172,7 @@ def baseline_other_class(train: Any, test: Any, seed: int) -> NDArray[np.uint8]:
 ACCURACY_TARGETS: dict[str, float] = {"acc_category": 0.8, "acc_colour": 0.6}
 
 
-def training_curves(model_dir: Path, every: int = 1) -> dict[str, list[tuple[float, float]]]:
+def training_curves(model_dir: Path) -> dict[str, list[tuple[float, float]]]:
     """Loss series (step, value) from a model folder's ``train_log.jsonl`` (empty if absent).
 
     Keeps the keys that start with ``loss`` plus ``rec`` and ``kl``; a corrupt line is skipped."""
@@ -183,11 +183,11 @@ def training_curves(model_dir: Path, every: int = 1) -> dict[str, list[tuple[flo
     if not path.is_file():
         return series
     for i, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
-        if i % every:
-            continue
         try:
             rec = json.loads(line)
         except json.JSONDecodeError:
+            continue
+        if not isinstance(rec, dict):
             continue
         for k, v in rec.items():
             if (k.startswith("loss") or k in ("rec", "kl")) and isinstance(v, (int, float)):
