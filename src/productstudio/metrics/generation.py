@@ -314,13 +314,6 @@ class PixelAttributeClassifier:
         self.net: Any = None
         self.names: tuple[str, ...] = ()
 
-    @staticmethod
-    def _tensor(images: NDArray[np.uint8]) -> Any:
-        import torch
-
-        x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float()
-        return x / 127.5 - 1.0
-
     def fit(
         self, images: NDArray[np.uint8], labels: Mapping[str, NDArray[np.integer]]
     ) -> PixelAttributeClassifier:
@@ -341,7 +334,9 @@ class PixelAttributeClassifier:
         self.net = nn.ModuleDict(
             {"body": body, "heads": nn.ModuleList(nn.Linear(c_in, n) for n in sizes)}
         )
-        x = self._tensor(images)
+        from productstudio.models.generators.base import from_uint8
+
+        x = from_uint8(images)
         ys = [torch.from_numpy(np.asarray(v, np.int64)) for v in labels.values()]
         opt = torch.optim.AdamW(self.net.parameters(), lr=self.lr, weight_decay=1e-4)
         g = torch.Generator().manual_seed(self.seed)
@@ -370,12 +365,14 @@ class PixelAttributeClassifier:
     def predict(self, images: NDArray[np.uint8]) -> dict[str, NDArray[np.int64]]:
         import torch
 
+        from productstudio.models.generators.base import from_uint8
+
         if self.net is None:
             raise InvalidParamsError("PixelAttributeClassifier: call fit first")
         outs: dict[str, list[NDArray[np.int64]]] = {n: [] for n in self.names}
         with torch.no_grad():
             for i in range(0, len(images), 256):
-                h = self.net["body"](self._tensor(images[i : i + 256]))
+                h = self.net["body"](from_uint8(images[i : i + 256]))
                 for n, head in zip(self.names, self.net["heads"], strict=True):
                     outs[n].append(head(h).argmax(1).numpy().astype(np.int64))
         return {n: np.concatenate(v) if v else np.zeros(0, np.int64) for n, v in outs.items()}

@@ -123,6 +123,12 @@ class ConditionalDiffusion(ConditionalGenerator):
         params = [*self.unet.parameters(), *self.cond.parameters(), *self.cond_proj.parameters()]
         return {"unet": torch.optim.AdamW(params, lr=self.config.lr, weight_decay=0.0)}
 
+    def _train_scheduler(self) -> Any:
+        """The DDPM scheduler used for training (built once per model)."""
+        if not hasattr(self, "_ddpm"):
+            self._ddpm = self._schedulers()[0]
+        return self._ddpm
+
     def loss_weights(self, t: torch.Tensor) -> torch.Tensor:
         """Per-sample loss weights for timesteps ``t``: Min-SNR-gamma expressed for the model's
         prediction target (min(SNR, g) / SNR for epsilon, / (SNR + 1) for v, as is for x0);
@@ -130,9 +136,7 @@ class ConditionalDiffusion(ConditionalGenerator):
         gamma = self.config.snr_gamma
         if gamma is None:
             return torch.ones(t.shape, device=t.device)
-        if not hasattr(self, "_ddpm"):
-            self._ddpm = self._schedulers()[0]
-        ac = self._ddpm.alphas_cumprod.to(t.device)[t].float()
+        ac = self._train_scheduler().alphas_cumprod.to(t.device)[t].float()
         snr = ac / (1 - ac)
         w = snr.clamp(max=gamma)
         if self.config.prediction_type == "v_prediction":
@@ -149,16 +153,15 @@ class ConditionalDiffusion(ConditionalGenerator):
         optimizers: dict[str, torch.optim.Optimizer],
         generator: torch.Generator,
     ) -> dict[str, float]:
-        if not hasattr(self, "_ddpm"):
-            self._ddpm = self._schedulers()[0]
+        ddpm = self._train_scheduler()
         b = x.shape[0]
         noise = torch.randn(x.shape, generator=generator).to(x.device)
         t = torch.randint(0, self.config.train_timesteps, (b,), generator=generator).to(x.device)
-        noisy = self._ddpm.add_noise(x, noise, t)
+        noisy = ddpm.add_noise(x, noise, t)
         emb = self.cond_proj(self.cond(cond))
         pred = self.unet(noisy, t, class_labels=emb).sample
         if self.config.prediction_type == "v_prediction":
-            target = self._ddpm.get_velocity(x, noise, t)
+            target = ddpm.get_velocity(x, noise, t)
         elif self.config.prediction_type == "sample":
             target = x
         else:
