@@ -311,7 +311,7 @@ class FeedbackStore:
             from sqlalchemy import select
 
             with self._read() as c:
-                rows = dict(c.execute(select(self.t["config"])).tuples().all())
+                rows = dict(c.execute(select(self.t["config"])).all())
             policy = PolicyParams.from_dict(json.loads(rows["policy"])) if "policy" in rows else None
             self._config = FeedbackConfig(
                 policy=policy or PolicyParams(),
@@ -637,14 +637,14 @@ class FeedbackStore:
         if product is not None:
             q = q.where(t.c.product == product)
         with self._read() as c:
-            return [StatRow(*r) for r in c.execute(q).tuples()]
+            return [StatRow(*r) for r in c.execute(q)]
 
     def count_events(self) -> dict[str, int]:
         from sqlalchemy import func, select
 
         t = self.t["events"]
         with self._read() as c:
-            rows = c.execute(select(t.c.kind, func.count()).group_by(t.c.kind)).tuples().all()
+            rows = c.execute(select(t.c.kind, func.count()).group_by(t.c.kind)).all()
         return {k: int(n) for k, n in rows}
 
     def impressions(self, product: str | None = None) -> ImpressionLog:

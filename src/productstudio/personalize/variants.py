@@ -4,6 +4,8 @@ Matrix file (``version: 1``)::
 
     version: 1
     base: amazon-main                 # a preset name or a recipe .yaml (relative to this file)
+    common:                           # optional step overrides for every variant
+      canvas: {width: 1000, height: 1000}
     axes:                             # every combination of one option per axis is a variant
       background:
         white: {}                     # {} = the base recipe as is
@@ -126,6 +128,7 @@ class _Matrix(BaseModel):
 
     version: Literal[1]
     base: str = "amazon-main"
+    common: dict[str, dict[str, Any] | None] = Field(default_factory=dict)
     axes: dict[str, dict[str, _Option | None]] = Field(min_length=1)
     limit: int = Field(default=64, ge=1, le=4096)
 
@@ -172,6 +175,7 @@ class VariantMatrix:
     axes: dict[str, dict[str, _Option]]
     limit: int = 64
     file: str = "<string>"
+    common: dict[str, dict[str, Any] | None] = field(default_factory=dict)
 
     @classmethod
     def from_text(cls, text: str, *, file: str = "<string>") -> VariantMatrix:
@@ -207,7 +211,7 @@ class VariantMatrix:
         if file not in ("<string>",) and (base.endswith((".yaml", ".yml")) or "/" in base):
             p = Path(base)
             base = str(p if p.is_absolute() else Path(file).parent / p)
-        return cls(base, axes, m.limit, file)
+        return cls(base, axes, m.limit, file, dict(m.common))
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> VariantMatrix:
@@ -237,7 +241,7 @@ class VariantMatrix:
         for combo in itertools.product(*(list(o.items()) for o in self.axes.values())):
             options = {ax: name for ax, (name, _) in zip(self.axes, combo, strict=True)}
             vid = "+".join(name for name, _ in combo)
-            steps = base["steps"]
+            steps = _merge_steps(base["steps"], self.common)
             feats = dict.fromkeys(names, 0.0)
             for (axis, opts), (name, opt) in zip(self.axes.items(), combo, strict=True):
                 steps = _merge_steps(steps, opt.steps)
