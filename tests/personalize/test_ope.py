@@ -6,8 +6,8 @@ import csv
 
 import numpy as np
 import pytest
-from conftest import shared_path
 
+from conftest import shared_path
 from productstudio.errors import InvalidParamsError
 from productstudio.personalize.ope import (
     LoggedData,
@@ -139,6 +139,8 @@ def test_open_bandit_random_logs_evaluate_themselves_exactly() -> None:
     p = np.array([float(x["propensity_score"]) for x in rows])
     data = LoggedData(a, r, p, np.full((a.size, 34), 1 / 34))
     ips, snips = evaluate(data, ("ips", "snips"), n_boot=200)
-    assert r.sum() == 46 and ips.value == pytest.approx(0.0046) and snips.value == pytest.approx(
-        0.0046
+    assert (
+        r.sum() == 46
+        and ips.value == pytest.approx(0.0046)
+        and snips.value == pytest.approx(0.0046)
     )

@@ -1,4 +1,4 @@
-"""Policies against closed forms: Beta updates, P(best) for two arms, ridge updates, LinTS/LinUCB."""
+"""Policies against closed forms: Beta updates, two-arm P(best), ridge updates, LinTS/UCB."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from productstudio.personalize.policies import (
     PolicyParams,
     beta_posterior,
     epsilon_greedy_probs,
-    linucb_probs,
     lints_probs,
+    linucb_probs,
     mix_uniform,
     prob_best_monte_carlo,
     prob_best_quadrature,
@@ -107,7 +107,9 @@ def test_ridge_statistics_equal_a_direct_solve() -> None:
     dup.add(x[:1], r[:1], np.array([3.0]))
     ref = LinearStats.empty(5, ridge=2.0)
     ref.add(np.repeat(x[:1], 3, axis=0), np.repeat(r[:1], 3))
-    assert np.allclose(w.theta(), direct) and np.allclose(dup.A, ref.A) and np.allclose(dup.b, ref.b)
+    assert (
+        np.allclose(w.theta(), direct) and np.allclose(dup.A, ref.A) and np.allclose(dup.b, ref.b)
+    )
 
 
 def test_linucb_is_the_argmax_of_the_direct_formula() -> None:

@@ -6,10 +6,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT, shared_path
 
+from conftest import ROOT, shared_path
 from productstudio.errors import InvalidParamsError
-from productstudio.personalize.context import UserContext, context_names, context_vector, joint_features
+from productstudio.personalize.context import (
+    UserContext,
+    context_names,
+    context_vector,
+    joint_features,
+)
 from productstudio.personalize.segments import SegmentRules
 from productstudio.personalize.variants import VariantMatrix, render_variants
 
@@ -53,9 +58,18 @@ def test_segment_rules_from_the_example_file() -> None:
 @pytest.mark.parametrize(
     "text,match",
     [
-        ("version: 1\nsegments:\n  - name: a\n    when: {gender: robots}\n", r"line 4, key 'segments\[0\].when.gender'.*unknown gender"),
-        ("version: 1\nsegments:\n  - {name: a}\n  - {name: a}\n", "line 4: segment name 'a' is used twice"),
-        ("version: 1\nsegments:\n  - {name: a, when: {basket: {about: 3}}}\n", "comparisons are gt"),
+        (
+            "version: 1\nsegments:\n  - name: a\n    when: {gender: robots}\n",
+            r"line 4, key 'segments\[0\].when.gender'.*unknown gender",
+        ),
+        (
+            "version: 1\nsegments:\n  - {name: a}\n  - {name: a}\n",
+            "line 4: segment name 'a' is used twice",
+        ),
+        (
+            "version: 1\nsegments:\n  - {name: a, when: {basket: {about: 3}}}\n",
+            "comparisons are gt",
+        ),
         ("version: 2\n", "version"),
     ],
 )

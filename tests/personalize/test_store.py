@@ -61,7 +61,10 @@ def test_choose_record_and_count(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "event,reason",
     [
-        (Event(EventKind.IMPRESSION, "e1", product="p1", variant="neon", propensity=0.3), "unknown_variant"),
+        (
+            Event(EventKind.IMPRESSION, "e1", product="p1", variant="neon", propensity=0.3),
+            "unknown_variant",
+        ),
         (Event(EventKind.CLICK, "e2", impression_id="never-shown"), "unknown_impression"),
     ],
 )
@@ -83,7 +86,15 @@ def test_missing_propensity_and_duplicate_id(tmp_path: Path) -> None:
         Event(EventKind.IMPRESSION, "x", product="p1", variant="dark")
     assert info.value.reason == "missing_propensity"
     with pytest.raises(EventError, match="propensity"):
-        Event.from_dict({"type": "impression", "event_id": "x", "product": "p1", "variant": "dark", "propensity": 0})
+        Event.from_dict(
+            {
+                "type": "impression",
+                "event_id": "x",
+                "product": "p1",
+                "variant": "dark",
+                "propensity": 0,
+            }
+        )
     s = _store(_sqlite(tmp_path))
     d = s.choose("p1", NOIR, record=True)
     before = _snapshot(s, "p1")
@@ -182,7 +193,9 @@ def test_concurrent_processes_sqlite(tmp_path: Path) -> None:
 
 
 @pytest.mark.postgres
-@pytest.mark.skipif(PG_URL is None, reason="PRODUCTSTUDIO_TEST_PG_URL not set (CI starts PostgreSQL)")
+@pytest.mark.skipif(
+    PG_URL is None, reason="PRODUCTSTUDIO_TEST_PG_URL not set (CI starts PostgreSQL)"
+)
 def test_concurrent_writers_postgres() -> None:
     """PostgreSQL: 3 processes + 2 threads on one product: exact counts, retries no-ops."""
     assert PG_URL is not None
@@ -196,7 +209,9 @@ def test_concurrent_writers_postgres() -> None:
             d = st.choose(product, NOIR, decision_id=f"{product}-w{worker}-{i}")
             st.record(d.impression())
             st.record(d.impression())
-            st.record(Event(EventKind.CLICK, f"{product}-w{worker}-{i}-c", impression_id=d.decision_id))
+            st.record(
+                Event(EventKind.CLICK, f"{product}-w{worker}-{i}-c", impression_id=d.decision_id)
+            )
         st.close()
 
     ctx = mp.get_context("fork")
@@ -213,4 +228,12 @@ def test_concurrent_writers_postgres() -> None:
     rows = st.stats(product)
     assert sum(r.impressions for r in rows) == 75 and sum(r.clicks for r in rows) == 75
     with pytest.raises(EventError):
-        st.record(Event(EventKind.IMPRESSION, f"{product}-x", product=product, variant="neon", propensity=0.5))
+        st.record(
+            Event(
+                EventKind.IMPRESSION,
+                f"{product}-x",
+                product=product,
+                variant="neon",
+                propensity=0.5,
+            )
+        )

@@ -243,7 +243,7 @@ def stats_cmd(
 
     with _open(store) as st:
         rows = st.stats(product)
-    data = [
+    data: list[dict[str, Any]] = [
         {
             "product": r.product,
             "segment": r.segment,
@@ -294,9 +294,7 @@ def evaluate_cmd(
 
     with _open(store) as st:
         cand = _policy(policy, settings, PolicyParams())
-        res = evaluate_store(
-            st, cand, train_fraction=train_fraction, n_boot=n_boot, seed=seed
-        )
+        res = evaluate_store(st, cand, train_fraction=train_fraction, n_boot=n_boot, seed=seed)
     _print_json(res)
 
 

@@ -22,8 +22,8 @@ from productstudio.personalize.policies import (
     PolicyKind,
     PolicyParams,
     epsilon_greedy_probs,
-    linucb_probs,
     lints_probs,
+    linucb_probs,
     mix_uniform,
     thompson_probs,
     uniform_probs,
@@ -108,7 +108,9 @@ def evaluate_store(
         key = (p, s) if not candidate.kind.contextual else (p, log.context[i])
         probs = cache.get(key)
         if probs is None:
-            probs = _probs(candidate, kk, counts.get((p, s)), stats, feats.get(p), log.context[i], rng)
+            probs = _probs(
+                candidate, kk, counts.get((p, s)), stats, feats.get(p), log.context[i], rng
+            )
             cache[key] = probs
         target[kept, :kk] = probs
         acts.append(index[p][v])

@@ -204,9 +204,7 @@ def prob_best_quadrature(alpha: F64, beta: F64, nodes: int = 128) -> F64:
     return p / p.sum()
 
 
-def prob_best_monte_carlo(
-    alpha: F64, beta: F64, n_samples: int, rng: np.random.Generator
-) -> F64:
+def prob_best_monte_carlo(alpha: F64, beta: F64, n_samples: int, rng: np.random.Generator) -> F64:
     """Frequencies of each arm being the argmax over ``n_samples`` joint Beta draws."""
     a, b = _check_ab(alpha, beta)
     draws = rng.beta(a, b, size=(n_samples, a.size))
@@ -318,9 +316,10 @@ class LinearStats:
         self._chol = None
 
     def cholesky(self) -> F64:
-        if self._chol is None:
-            self._chol = np.linalg.cholesky(self.A)
-        return self._chol
+        chol = self._chol
+        if chol is None:
+            chol = self._chol = np.asarray(np.linalg.cholesky(self.A), np.float64)
+        return chol
 
     def theta(self) -> F64:
         """Ridge estimate ``A⁻¹ b`` (two triangular solves)."""
@@ -368,9 +367,9 @@ def sample_action(p: F64, rng: np.random.Generator) -> int:
 
 def sample_actions(p: F64, rng: np.random.Generator) -> NDArray[np.int64]:
     """One draw per row of ``p`` (n, K), vectorised (inverse CDF)."""
-    c = np.cumsum(p, axis=1)
-    u = rng.random(p.shape[0])[:, None] * c[:, -1:]
-    return np.minimum((c <= u).sum(axis=1), p.shape[1] - 1).astype(np.int64)
+    c = np.cumsum(np.asarray(p, np.float64), axis=1)
+    u = np.asarray(rng.random(c.shape[0]), np.float64)[:, None] * c[:, -1:]
+    return np.minimum((c <= u).sum(axis=1), c.shape[1] - 1).astype(np.int64)
 
 
 __all__ = [
@@ -380,8 +379,8 @@ __all__ = [
     "PropensityMethod",
     "beta_posterior",
     "epsilon_greedy_probs",
-    "linucb_probs",
     "lints_probs",
+    "linucb_probs",
     "mix_uniform",
     "prob_best_monte_carlo",
     "prob_best_quadrature",

@@ -202,10 +202,7 @@ def render_html(
             parts.append("</table>")
             parts.append(
                 interval_chart(
-                    [
-                        (v["variant"], v["ctr"], v["ci"][0], v["ci"][1])
-                        for v in g["variants"]
-                    ],
+                    [(v["variant"], v["ctr"], v["ci"][0], v["ci"][1]) for v in g["variants"]],
                     title=f"CTR with 95 % Wilson interval — {product} · {g['segment']}",
                     highlight=g["best"],
                 )
@@ -243,7 +240,9 @@ def render_html(
             for name, c in simulation.get("curves", {}).items()
         }
         if curves:
-            parts.append(curves_chart(curves, title="True cumulative regret", x_label="impressions"))
+            parts.append(
+                curves_chart(curves, title="True cumulative regret", x_label="impressions")
+            )
     parts.append("</body></html>")
     return "".join(parts)
 

@@ -78,8 +78,7 @@ class _Rule(BaseModel):
     def _name(cls, v: str) -> str:
         if not _NAME.match(v):
             raise ValueError(
-                "segment names are 1-64 letters, digits, '_', '.', '-' (no spaces), got "
-                f"{v!r}"
+                f"segment names are 1-64 letters, digits, '_', '.', '-' (no spaces), got {v!r}"
             )
         return v
 

@@ -5,7 +5,7 @@ contact shadow, described by 4 features ``[bg_dark, bg_pastel, bg_vivid, shadow]
 shadow = all zeros). A user's segment is their interest (``noir``, ``pastel``, ``vivid``,
 ``sport``, ``classic``, ``outdoor``, or ``everyone`` without one); the true CTR is
 
-    logit μ(segment, product, variant) = logit(base_product) + β_segment · z_variant + ε_product,variant
+    logit μ(segment, product, variant) = logit(base_product) + β_segment · z_variant + ε_(p, v)
 
 with per-segment preferences β (the ``noir`` audience prefers dark backgrounds, ``pastel`` light
 pastel ones, ``classic`` white with a shadow …) and a small product × variant term ε that no
@@ -338,7 +338,7 @@ def _greedy(
     stats: LinearStats | None,
 ) -> I64:
     """(S, P): the variant the policy currently believes best."""
-    s_n, p_n, _ = sim.shape
+    p_n = sim.shape[1]
     if stats is not None:
         return np.repeat(_linear_scores(sim, stats).argmax(axis=1)[:, None], p_n, axis=1)
     al, be = beta_posterior(imps, clicks, params.prior_alpha, params.prior_beta)
@@ -450,7 +450,7 @@ def simulate_policies(
 def log_uniform(sim: Simulator, n: int, rng: np.random.Generator) -> dict[str, NDArray[Any]]:
     """``n`` impressions logged by the uniform policy: segment, product, action, reward and
     propensity (1/K) — the input of an off-policy evaluation with known truth."""
-    s_n, p_n, k_n = sim.shape
+    k_n = sim.shape[2]
     users = sim.draw_users(n, rng)
     a = rng.integers(0, k_n, n)
     mu = sim.ctr[users["segment"], users["product"], a]

@@ -52,8 +52,8 @@ from productstudio.personalize.policies import (
     PolicyKind,
     PolicyParams,
     epsilon_greedy_probs,
-    linucb_probs,
     lints_probs,
+    linucb_probs,
     mix_uniform,
     sample_action,
     thompson_probs,
@@ -311,8 +311,12 @@ class FeedbackStore:
             from sqlalchemy import select
 
             with self._read() as c:
-                rows = dict(c.execute(select(self.t["config"])).all())
-            policy = PolicyParams.from_dict(json.loads(rows["policy"])) if "policy" in rows else None
+                rows: dict[str, str] = {
+                    str(k): str(v) for k, v in c.execute(select(self.t["config"]))
+                }
+            policy = (
+                PolicyParams.from_dict(json.loads(rows["policy"])) if "policy" in rows else None
+            )
             self._config = FeedbackConfig(
                 policy=policy or PolicyParams(),
                 segments_yaml=rows.get("segments", ""),
@@ -613,9 +617,7 @@ class FeedbackStore:
                     return RecordResult(event.event_id, RecordStatus.RECORDED, False)
                 key = (imp[0], imp[1], imp[2])
                 column = "clicks" if event.kind is EventKind.CLICK else "conversions"
-            c.execute(
-                update(t_ev).where(t_ev.c.event_id == event.event_id).values(counted=1)
-            )
+            c.execute(update(t_ev).where(t_ev.c.event_id == event.event_id).values(counted=1))
             base = {"impressions": 0, "clicks": 0, "conversions": 0, column: 1}
             up = self._insert(t_st).values(product=key[0], segment=key[1], variant=key[2], **base)
             c.execute(

@@ -36,8 +36,8 @@ Example:
     ...     "  background:\\n    white: {}\\n"
     ...     "    dark: {steps: {background: {color: '#222222'}}, features: {bg_dark: 1}}\\n"
     ...     "  crop:\\n    airy: {}\\n    tight: {steps: {canvas: {fill: 0.95}}}\\n")
-    >>> [(v.variant_id, v.features) for v in m.expand()][:2]
-    [('white+airy', {'bg_dark': 0.0, 'crop=tight': 0.0}), ('white+tight', {'bg_dark': 0.0, 'crop=tight': 1.0})]
+    >>> [(v.variant_id, v.features["bg_dark"], v.features["crop=tight"]) for v in m.expand()][1:3]
+    [('white+tight', 0.0, 1.0), ('dark+airy', 1.0, 0.0)]
 """
 
 from __future__ import annotations
@@ -100,8 +100,7 @@ class VariantRecord:
         for k, v in dict(self.features).items():
             if isinstance(v, bool) or not isinstance(v, int | float) or not np.isfinite(v):
                 raise InvalidParamsError(
-                    f"variant '{self.variant_id}': feature '{k}' must be a finite number, got "
-                    f"{v!r}"
+                    f"variant '{self.variant_id}': feature '{k}' must be a finite number, got {v!r}"
                 )
             feats[str(k)] = float(v)
         object.__setattr__(self, "features", feats)
@@ -243,7 +242,7 @@ class VariantMatrix:
             vid = "+".join(name for name, _ in combo)
             steps = _merge_steps(base["steps"], self.common)
             feats = dict.fromkeys(names, 0.0)
-            for (axis, opts), (name, opt) in zip(self.axes.items(), combo, strict=True):
+            for axis, (name, opt) in zip(self.axes, combo, strict=True):
                 steps = _merge_steps(steps, opt.steps)
                 if opt.features:
                     feats.update(opt.features)
