@@ -129,12 +129,9 @@ def config_cmd(
         new_policy = _policy(policy, settings, cfg.policy) if policy or settings else None
         text = None
         if segments is not None:
-            try:
-                text = segments.read_text(encoding="utf-8")
-            except OSError as exc:
-                raise InvalidParamsError(
-                    f"cannot read segment rules {segments}: {exc.strerror}"
-                ) from None
+            from productstudio.personalize.context import read_text
+
+            text = read_text(segments, "segment rules")
         if new_policy is not None or text is not None or seed is not None:
             cfg = st.configure(policy=new_policy, segments_yaml=text, seed=seed)
         _print_json(

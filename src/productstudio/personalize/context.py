@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -149,6 +150,16 @@ class UserContext:
             v = getattr(self.audience, key)
             return v or None
         return self.features.get(key)
+
+
+def read_text(path: str | Path, what: str) -> str:
+    """A UTF-8 config file's text; InvalidParamsError naming ``what`` and the path otherwise."""
+    p = Path(path)
+    try:
+        return p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or exc
+        raise InvalidParamsError(f"cannot read {what} {p}: {reason}") from None
 
 
 def context_names(numeric: Sequence[str] = ()) -> list[str]:

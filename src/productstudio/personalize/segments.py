@@ -19,7 +19,7 @@ audience schema when the file is loaded; any other key is a free user feature. E
 file, the line and the key.
 
 Example:
-    >>> from productstudio.personalize.context import UserContext
+    >>> from productstudio.personalize.context import UserContext, read_text
     >>> rules = SegmentRules.from_text(
     ...     "version: 1\\nsegments:\\n  - {name: noir, when: {interests: noir}}\\n"
     ...     "  - {name: big, when: {basket: {gte: 100}}}\\n")
@@ -48,7 +48,7 @@ from productstudio.models.conditioning.audience import (
     INTERESTS,
     REGIONS,
 )
-from productstudio.personalize.context import UserContext
+from productstudio.personalize.context import UserContext, read_text
 
 _ALLOWED: dict[str, tuple[str, ...]] = {
     "age_band": AGE_BANDS,
@@ -233,14 +233,7 @@ class SegmentRules:
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> SegmentRules:
-        p = Path(path)
-        try:
-            text = p.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise InvalidParamsError(
-                f"cannot read segment rules {p}: {exc.strerror or exc}"
-            ) from None
-        return cls.from_text(text, file=str(p))
+        return cls.from_text(read_text(path, "segment rules"), file=str(path))
 
     @classmethod
     def by_interest(cls) -> SegmentRules:

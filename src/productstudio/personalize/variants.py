@@ -54,6 +54,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from productstudio.errors import InvalidParamsError, ProductStudioError, RecipeError
+from productstudio.personalize.context import read_text
 from productstudio.personalize.events import check_id
 
 #: Where an inserted step goes relative to the base recipe's steps.
@@ -214,14 +215,7 @@ class VariantMatrix:
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> VariantMatrix:
-        p = Path(path)
-        try:
-            text = p.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise InvalidParamsError(
-                f"cannot read the variant matrix {p}: {exc.strerror or exc}"
-            ) from None
-        return cls.from_text(text, file=str(p))
+        return cls.from_text(read_text(path, "the variant matrix"), file=str(path))
 
     def feature_names(self) -> list[str]:
         names: list[str] = []
