@@ -736,15 +736,4 @@ class FeedbackStore:
         return stats, names
 
 
-def record_many(store: FeedbackStore, events: Iterable[Event]) -> list[RecordResult | EventError]:
-    """Record each event in its own transaction; bad events come back as their error."""
-    out: list[RecordResult | EventError] = []
-    for e in events:
-        try:
-            out.append(store.record(e))
-        except EventError as exc:
-            out.append(exc)
-    return out
-
-
-__all__ = ["FeedbackConfig", "FeedbackStore", "ImpressionLog", "StatRow", "record_many"]
+__all__ = ["FeedbackConfig", "FeedbackStore", "ImpressionLog", "StatRow"]

@@ -53,7 +53,7 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from productstudio.errors import InvalidParamsError, ProductStudioError, RecipeError
+from productstudio.errors import EventError, InvalidParamsError, ProductStudioError, RecipeError
 from productstudio.personalize.context import read_text
 from productstudio.personalize.events import check_id
 
@@ -95,8 +95,11 @@ class VariantRecord:
     image: str = ""
 
     def __post_init__(self) -> None:
-        check_id(self.product, "product")
-        check_id(self.variant_id, "variant")
+        try:
+            check_id(self.product, "product")
+            check_id(self.variant_id, "variant")
+        except EventError as exc:
+            raise InvalidParamsError(str(exc)) from None
         feats: dict[str, float] = {}
         for k, v in dict(self.features).items():
             if isinstance(v, bool) or not isinstance(v, int | float) or not np.isfinite(v):
@@ -274,7 +277,7 @@ def render_variants(
     from productstudio.imaging.io import load_image
     from productstudio.recipes import Recipe, StepContext
 
-    check_id(product, "product")
+    VariantRecord(product, "check")  # validates the product id
     loaded = load_image(image)
     folder = Path(out_dir) / product
     out: list[VariantRecord] = []
