@@ -26,7 +26,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from productstudio.errors import InvalidParamsError
-from productstudio.imaging.color import linear_to_srgb, srgb_to_linear
+from productstudio.imaging.color import (
+    lab_to_rgb_cv,
+    linear_to_srgb,
+    rgb_to_lab_cv,
+    srgb_to_linear,
+)
 from productstudio.imaging.types import Image, as_mask, check_image, from_float, to_float
 from productstudio.ops.inpaint import InpaintParams, inpaint
 
@@ -88,16 +93,6 @@ class AdjustParams:
         return self == AdjustParams()
 
 
-def _lab(rgb: NDArray[np.float32]) -> NDArray[np.float32]:
-    out: np.ndarray = cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab)
-    return out.astype(np.float32, copy=False)
-
-
-def _rgb(lab: NDArray[np.float32]) -> NDArray[np.float32]:
-    out: NDArray[np.float32] = np.clip(cv2.cvtColor(lab, cv2.COLOR_Lab2RGB), 0.0, 1.0)
-    return out
-
-
 def _border(shape: tuple[int, int], frac: float = 0.04) -> NDArray[np.bool_]:
     h, w = shape
     b = max(1, round(frac * min(h, w)))
@@ -148,7 +143,7 @@ def estimate_gains(
     check_image(image)
     rgb = to_float(image[..., :3])
     lin = srgb_to_linear(rgb)
-    lab = _lab(rgb)
+    lab = rgb_to_lab_cv(rgb)
     chroma = np.hypot(lab[..., 1], lab[..., 2])
     L = lab[..., 0]
     usable = (L > 15) & (L < 99.5)
@@ -209,7 +204,7 @@ def adjust(image: Image, params: AdjustParams, mask: np.ndarray | None = None) -
         x = np.clip((rgb - params.black) / (params.white - params.black), 0.0, 1.0)
         rgb = np.power(x, 1.0 / params.gamma).astype(np.float32)
     if params.contrast or params.saturation != 1.0 or params.sharpen:
-        lab = _lab(np.ascontiguousarray(rgb, np.float32))
+        lab = rgb_to_lab_cv(np.ascontiguousarray(rgb, np.float32))
         if params.contrast:
             t = lab[..., 0] / 100.0
             k = params.contrast
@@ -221,7 +216,7 @@ def adjust(image: Image, params: AdjustParams, mask: np.ndarray | None = None) -
             L = lab[..., 0]
             blur = cv2.GaussianBlur(L, (0, 0), params.sharpen_radius)
             lab[..., 0] = np.clip(L + params.sharpen * (L - blur), 0.0, 100.0)
-        rgb = _rgb(lab)
+        rgb = lab_to_rgb_cv(lab)
     out: np.ndarray = from_float(rgb, dtype)
     if image.shape[2] == 4:
         out = np.dstack([out, image[..., 3]])
@@ -279,7 +274,7 @@ def _grey_background_level(image: Image, mask: np.ndarray | None) -> float | Non
     """The level of a plain, bright, near-neutral background (a studio sweep), else None."""
     rgb = to_float(image[..., :3])
     bg = (as_mask(mask, shape=rgb.shape[:2]) < 0.5) if mask is not None else _border(rgb.shape[:2])
-    lab = _lab(rgb)
+    lab = rgb_to_lab_cv(rgb)
     plain = _plain_background(lab, bg, image)
     if plain is None or float(np.hypot(*np.median(lab[plain][:, 1:], axis=0))) > 8.0:
         return None
