@@ -75,7 +75,7 @@ class AdjustParams:
     def __post_init__(self) -> None:
         checks = [
             (-4.0 <= self.exposure_ev <= 4.0, "exposure_ev must be in [-4, 4]"),
-            (0.0 <= self.black < self.white <= 1.0, "levels need 0 <= black < white <= 1"),
+            (0.0 <= self.black < self.white <= 1.0, "black: levels need 0 <= black < white <= 1"),
             (0.1 <= self.gamma <= 10.0, "gamma must be in [0.1, 10]"),
             (-1.0 <= self.contrast <= 1.0, "contrast must be in [-1, 1]"),
             (0.0 <= self.saturation <= 3.0, "saturation must be in [0, 3]"),
@@ -85,7 +85,7 @@ class AdjustParams:
         ]
         for ok, msg in checks:
             if not ok:
-                raise InvalidParamsError(f"AdjustParams: {msg}")
+                raise InvalidParamsError(f"AdjustParams.{msg}")
         WhiteBalance(self.white_balance)
 
     @property
@@ -349,7 +349,9 @@ class SpotParams:
         if not 1 <= self.max_size <= 101:
             raise InvalidParamsError("SpotParams.max_size must be in 1..101")
         if self.sensitivity <= 0 or self.min_contrast < 0:
-            raise InvalidParamsError("SpotParams.sensitivity must be > 0 and min_contrast >= 0")
+            raise InvalidParamsError(
+                "SpotParams.sensitivity must be > 0 and SpotParams.min_contrast >= 0"
+            )
 
 
 def find_spots(

@@ -77,7 +77,7 @@ class OnnxModel:
         return RELEASES + self.release_file if self.release_file else None
 
 
-#: Every rembg-compatible ONNX segmenter, best first.
+#: Every rembg-compatible ONNX segmenter, best first (data rows: alike in shape by design).
 ONNX_MODELS: tuple[OnnxModel, ...] = (
     OnnxModel(
         "birefnet-general",

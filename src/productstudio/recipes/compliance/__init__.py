@@ -4,7 +4,7 @@ and the report.
 =============  ======================================================================
 module         what lives there
 =============  ======================================================================
-``rules``      the rule models (the ``rules:`` section of a recipe YAML)
+``rules``      the rule models (the ``rules:`` section of a recipe YAML; one class a rule)
 ``measure``    measuring: product mask, background purity, fill, borders, JPEG quality
 ``check``      the checks: measurements + rules → verdicts (:func:`check_file`)
 ``report``     :class:`Status`, :class:`RuleResult`, :class:`ComplianceReport`
@@ -28,32 +28,10 @@ from productstudio.recipes.compliance.measure import (
     estimate_jpeg_quality,
 )
 from productstudio.recipes.compliance.report import ComplianceReport, RuleResult, Status
-from productstudio.recipes.compliance.rules import (
-    AspectRule,
-    BackgroundRule,
-    BordersRule,
-    ColorSpaceRule,
-    DimensionsRule,
-    FileSizeRule,
-    FillRule,
-    FormatRule,
-    Rule,
-    Rules,
-    Severity,
-    TextRule,
-    parse_ratio,
-)
+from productstudio.recipes.compliance.rules import Rule, Rules, Severity
 
 __all__ = [
-    "AspectRule",
-    "BackgroundRule",
-    "BordersRule",
-    "ColorSpaceRule",
     "ComplianceReport",
-    "DimensionsRule",
-    "FileSizeRule",
-    "FillRule",
-    "FormatRule",
     "Measure",
     "Purity",
     "Rule",
@@ -61,11 +39,9 @@ __all__ = [
     "Rules",
     "Severity",
     "Status",
-    "TextRule",
     "check_file",
     "check_loaded",
     "default_text_detector",
     "detect_border",
     "estimate_jpeg_quality",
-    "parse_ratio",
 ]

@@ -18,10 +18,22 @@ from pydantic import Field, field_validator
 from productstudio.errors import InvalidParamsError
 from productstudio.imaging.color import parse_color
 from productstudio.models.style.base import LookMethod
-from productstudio.ops.adjust import WhiteBalance
+from productstudio.ops.adjust import (
+    AdjustParams,
+    SpotParams,
+    adjust,
+    auto_adjust,
+    remove_spots,
+)
 from productstudio.ops.style import Region
 from productstudio.ops.text import TextSelect
-from productstudio.recipes.steps.base import StepContext, StepParams, register_step
+from productstudio.recipes.steps.base import (
+    DataclassStep,
+    StepContext,
+    StepParams,
+    dataclass_model,
+    register_step,
+)
 
 
 def _colour(v: str) -> str:
@@ -49,32 +61,18 @@ def recolour_step(ctx: StepContext, image: np.ndarray, params: RecolourStep) -> 
     return recolour(image, RecolourParams(color=params.color, strength=params.strength), mask)
 
 
-class AdjustStep(StepParams):
-    """Auto-adjust (all defaults) or manual adjustments."""
-
-    auto: bool = True
-    white_balance: WhiteBalance = WhiteBalance.NONE
-    exposure_ev: float = Field(default=0.0, ge=-4.0, le=4.0)
-    contrast: float = Field(default=0.0, ge=-1.0, le=1.0)
-    saturation: float = Field(default=1.0, ge=0.0, le=3.0)
-    sharpen: float = Field(default=0.0, ge=0.0, le=3.0)
-    denoise: float = Field(default=0.0, ge=0.0, le=1.0)
+AdjustStep = dataclass_model(
+    "AdjustStep", AdjustParams, module=__name__, extra={"auto": (bool, True)}
+)
 
 
 @register_step("adjust", AdjustStep, summary="Auto-adjust or manual tone/colour adjustments")
-def adjust_step(ctx: StepContext, image: np.ndarray, params: AdjustStep) -> np.ndarray:
-    from productstudio.ops.adjust import AdjustParams, adjust, auto_adjust
-
-    manual = AdjustParams(
-        white_balance=params.white_balance,
-        exposure_ev=params.exposure_ev,
-        contrast=params.contrast,
-        saturation=params.saturation,
-        sharpen=params.sharpen,
-        denoise=params.denoise,
-    )
+def adjust_step(ctx: StepContext, image: np.ndarray, params: DataclassStep) -> np.ndarray:
+    """Manual adjustments when any :class:`~productstudio.ops.adjust.AdjustParams` field is
+    set; else, with ``auto`` (the default), the automatic fix of what is off."""
+    manual: AdjustParams = params.op()
     if manual.is_neutral:
-        if not params.auto:
+        if not getattr(params, "auto", True):
             return image.copy()
         res = auto_adjust(image)
         for n in res.notes if res.changed else ():
@@ -83,19 +81,13 @@ def adjust_step(ctx: StepContext, image: np.ndarray, params: AdjustStep) -> np.n
     return adjust(image, manual)
 
 
-class SpotsStep(StepParams):
-    """Remove dust and small spots on the product."""
-
-    max_size: int = Field(default=9, ge=1, le=101)
-    sensitivity: float = Field(default=5.0, gt=0.0)
+SpotsStep = dataclass_model("SpotsStep", SpotParams, module=__name__)
 
 
 @register_step("spots", SpotsStep, summary="Remove dust and small spots on the product")
-def spots_step(ctx: StepContext, image: np.ndarray, params: SpotsStep) -> np.ndarray:
-    from productstudio.ops.adjust import SpotParams, remove_spots
-
+def spots_step(ctx: StepContext, image: np.ndarray, params: DataclassStep) -> np.ndarray:
     # the op finds the product in the image's own alpha
-    out, _ = remove_spots(image, None, SpotParams(params.max_size, params.sensitivity))
+    out, _ = remove_spots(image, None, params.op())
     return out
 
 
