@@ -17,6 +17,9 @@ from productstudio.cli.app import app, err, handle_errors, out, progress_bar
 from productstudio.errors import InvalidParamsError
 from productstudio.imaging import load_image, save_image
 from productstudio.imaging.types import Image, Mask, alpha_product_mask, as_mask
+from productstudio.models.style.base import LookMethod
+from productstudio.ops.adjust import WhiteBalance
+from productstudio.ops.style import Region
 from productstudio.ops.text import TextSelect
 
 
@@ -103,8 +106,8 @@ def recolour_cmd(
 def adjust_cmd(
     image: Path = typer.Argument(..., help="Photo to adjust."),
     output: Path = typer.Option(..., "--output", "-o"),
-    white_balance: str | None = typer.Option(
-        None, "--white-balance", help="none|auto|background|neutral|gray-world"
+    white_balance: WhiteBalance = typer.Option(
+        WhiteBalance.NONE, "--white-balance", help="How to neutralise a colour cast."
     ),
     exposure: float = typer.Option(0.0, "--exposure", help="Exposure change in stops."),
     contrast: float = typer.Option(0.0, "--contrast", help="-1..1"),
@@ -115,18 +118,12 @@ def adjust_cmd(
     mask: Path | None = typer.Option(None, "--mask", help="Product mask (white = product)."),
 ) -> None:
     """Auto-adjust (default: fixes only what is off) or apply manual adjustments."""
-    from productstudio.ops.adjust import (
-        AdjustParams,
-        WhiteBalance,
-        adjust,
-        auto_adjust,
-        remove_spots,
-    )
+    from productstudio.ops.adjust import AdjustParams, adjust, auto_adjust, remove_spots
 
     img = _load(image)
     m = load_mask(mask, img.shape[:2]) if mask is not None else None
     manual = AdjustParams(
-        white_balance=WhiteBalance(white_balance or "none"),
+        white_balance=white_balance,
         exposure_ev=exposure,
         contrast=contrast,
         saturation=saturation,
@@ -266,22 +263,20 @@ def style_cmd(
     output: Path = typer.Option(..., "--output", "-o"),
     reference: Path | None = typer.Option(None, "--reference", "-r", help="Reference photo."),
     style: int | None = typer.Option(None, "--style", help="Fixed style 0..25 (multistyle26)."),
-    method: str = typer.Option(
-        "lab-stats", "--method", help="With --reference: lab-stats | histogram | neural"
+    method: LookMethod = typer.Option(
+        LookMethod.LAB_STATS, "--method", help="With --reference: how its look is transferred."
     ),
-    region: str = typer.Option("both", "--region", help="product | background | both"),
+    region: Region = typer.Option(Region.BOTH, "--region", help="Where the look is applied."),
     strength: float = typer.Option(1.0, "--strength", min=0.0, max=1.0),
     mask: Path | None = typer.Option(None, "--mask", help="Product mask (white = product)."),
     model: str = typer.Option("auto", "--model", "-m", help="Segmenter for --region."),
 ) -> None:
     """A catalogue look from a reference photo, or one of 26 neural styles."""
-    from productstudio.ops.style import Region, StyleMethod, StyleParams, transfer_style
+    from productstudio.ops.style import StyleParams, transfer_style
 
     if (reference is None) == (style is None):
         raise InvalidParamsError("give exactly one of --reference REF or --style N")
-    reg = Region(region) if region in {r.value for r in Region} else None
-    if reg is None:
-        raise InvalidParamsError(f"--region must be product, background or both, got '{region}'")
+    reg = region
     img = _load(image)
     m = None if reg is Region.BOTH else _product_mask(img, mask, model)
     if style is not None:
@@ -294,18 +289,13 @@ def style_cmd(
     else:
         assert reference is not None
         ref = _load(reference)
-        if method == "neural":
+        op_method = method.op_method
+        if op_method is None:
             from productstudio.models.style import load_style_model
 
             am = load_style_model("arbitrary").with_reference(ref)  # type: ignore[attr-defined]
             result = am.stylize(img, strength=strength, region=reg, mask=m)
         else:
-            try:
-                meth = StyleMethod(method)
-            except ValueError:
-                raise InvalidParamsError(
-                    f"--method must be lab-stats, histogram or neural, got '{method}'"
-                ) from None
-            result = transfer_style(img, ref, StyleParams(meth, reg, strength), m)
+            result = transfer_style(img, ref, StyleParams(op_method, reg, strength), m)
     save_image(result, output)
     out.print(str(output))
