@@ -86,6 +86,8 @@ def check_cmd(
             if not as_json:
                 out.print(_table(rep))
                 out.print(f"fixed → {dest}", highlight=False)
+                for note in res.notes:
+                    err.print(f"[yellow]![/] {path}: {note}", highlight=False)
                 out.print(_table(fixed))
             any_fail = any_fail or fixed.failed
         else:

@@ -161,8 +161,9 @@ class StepContext:
         return self.base_dir / p
 
     def note(self, text: str) -> None:
-        """Record a warning for the user (also logged)."""
-        log.warning("%s: %s", self.source or "<image>", text)
+        """Record a warning for the user. The caller shows ``notes`` (the CLI prints them once,
+        as ``!`` lines); it is also logged at INFO level."""
+        log.info("%s: %s", self.source or "<image>", text)
         self.notes.append(text)
 
     def product_mask(self, image: np.ndarray) -> Mask:
