@@ -11,6 +11,7 @@ from productstudio.errors import InvalidParamsError
 from productstudio.imaging.types import Image, Mask, alpha_product_mask, check_image
 from productstudio.models.inpainters.base import Inpainter
 from productstudio.models.text.base import TextDetector
+from productstudio.ops.plain_background import difference_mask, plain_border_color
 from productstudio.ops.text import (
     ClassifyParams,
     TextSelect,
@@ -72,10 +73,18 @@ class EraseTextResult:
 
 
 def product_mask_for(image: Image) -> np.ndarray | None:
-    """The product mask for classification: alpha, else a confident classical cut-out."""
+    """The product mask for classification: the image's alpha; else, on a plain border
+    (studio sweep, finished main image), what differs from its colour in parts of at least
+    10 % of the largest (a banner or sticker on the background is not product); else a
+    confident classical cut-out; else None."""
     own = alpha_product_mask(image)
     if own is not None:
         return own
+    color = plain_border_color(image)
+    if color is not None:
+        plain = difference_mask(image, color, min_part=0.1)
+        if plain.any():
+            return plain.astype(np.float32)
     from productstudio.models.segmenters import ClassicalSegmenter
 
     seg = ClassicalSegmenter().segment(image)

@@ -4,7 +4,8 @@ fill, border frames, JPEG quality and text. :mod:`.check` turns them into verdic
 * **Product mask**: the image's own alpha when it has transparency
   (:func:`~productstudio.imaging.types.alpha_product_mask`, thresholded at 0.5); else, when
   the rules ask for a background colour and the picture's outer edge is mostly that colour,
-  every pixel that differs from it by more than ``max_deviation`` (small specks dropped: they
+  every pixel that differs from it by more than ``max_deviation``
+  (:func:`~productstudio.ops.plain_background.difference_mask`: small specks dropped, they
   count as stray marks on the background); else the segmenter (``load_segmenter("auto")``
   unless one is passed in), thresholded at 0.5. Learned segmenters are unreliable on clean
   packshots (IS-Net marks most of a white frame as foreground), hence the colour rule first.
@@ -36,6 +37,7 @@ import numpy as np
 from productstudio.errors import BackendError
 from productstudio.imaging.io import LoadedImage
 from productstudio.imaging.types import alpha_product_mask, to_uint8
+from productstudio.ops.plain_background import border_is, difference_mask
 
 log = logging.getLogger(__name__)
 
@@ -182,32 +184,12 @@ class Measure:
     def _plain_border(self) -> bool:
         """Most of the picture's outer 2 px are the required background colour."""
         assert self.bg_color is not None
-        dev = self.deviation(self.bg_color)
-        edge = np.concatenate(
-            [dev[:2].ravel(), dev[-2:].ravel(), dev[:, :2].ravel(), dev[:, -2:].ravel()]
-        )
-        return bool((edge <= self.bg_tolerance).mean() >= 0.6)
+        return border_is(self.rgb, self.bg_color, self.bg_tolerance)
 
     def _colour_mask(self) -> np.ndarray:
         """Product = everything that differs from the background colour, specks removed."""
         assert self.bg_color is not None
-        raw = (self.deviation(self.bg_color) > self.bg_tolerance).astype(np.uint8)
-        differs = np.asarray(cv2.morphologyEx(raw, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8)))
-        n, labels, stats, _ = cv2.connectedComponentsWithStats(differs, connectivity=8)
-        if n <= 1:
-            return np.zeros(differs.shape, bool)
-        areas = stats[1:, cv2.CC_STAT_AREA]
-        keep = np.zeros(n, bool)
-        keep[1:] = areas >= max(50.0, 0.01 * float(areas.max()))
-        # patches touching the frame (other than the product itself) are background faults
-        h, w = differs.shape
-        x, y = stats[:, cv2.CC_STAT_LEFT], stats[:, cv2.CC_STAT_TOP]
-        bw, bh = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]
-        touches = (x == 0) | (y == 0) | (x + bw == w) | (y + bh == h)
-        largest = 1 + int(np.argmax(areas))
-        touches[largest] = False
-        keep &= ~touches
-        return np.asarray(keep[labels])
+        return difference_mask(self.rgb, self.bg_color, self.bg_tolerance)
 
     def background_purity(self, color: tuple[int, int, int], tolerance: int) -> Purity | None:
         """Purity of the background away from the product; None when there is (almost) no
