@@ -319,7 +319,11 @@ def solid_alpha(
     scale = min(1.0, par.work_size / max(h0, w0))
     w, h = (max(8, round(w0 * scale)), max(8, round(h0 * scale))) if scale < 1 else (w0, h0)
     small = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA) if scale < 1 else rgb
-    p_small = cv2.resize(p, (w, h), interpolation=cv2.INTER_AREA) if scale < 1 else p
+    p_small: Mask = (
+        np.asarray(cv2.resize(p, (w, h), interpolation=cv2.INTER_AREA), np.float32)
+        if scale < 1
+        else p
+    )
 
     def up(x: np.ndarray) -> NDArray[np.bool_]:
         out = cv2.resize(x.astype(np.float32), (w0, h0), interpolation=cv2.INTER_LINEAR)
