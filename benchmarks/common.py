@@ -5,6 +5,7 @@ Every benchmark writes ``{"metadata": {...}, "results": [...]}`` (see ../shared/
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import platform
@@ -23,6 +24,18 @@ RESULTS = ROOT / "benchmarks" / "results"
 # taken on a shared machine, so every JSON says how loaded it was before and after the run.
 LOAD_BEFORE = os.getloadavg()
 STARTED = time.time()
+DISTRIBUTIONS = (
+    "productstudio",
+    "numpy",
+    "opencv-contrib-python-headless",
+    "onnxruntime",
+    "pillow",
+    "scipy",
+    "scikit-image",
+    "torch",
+    "rapidocr-onnxruntime",
+    "rembg",
+)
 THREAD_VARS = (
     "OMP_NUM_THREADS",
     "MKL_NUM_THREADS",
@@ -77,11 +90,12 @@ def command() -> str:
 
 def metadata(**extra: Any) -> dict[str, Any]:
     """Command, git commit (and whether the tree was dirty), versions, threads, CPU and load."""
+    threads = _threads()  # before anything below could import torch
     versions = {}
-    for mod in ("numpy", "cv2", "onnxruntime", "PIL", "torch", "rembg", "scipy", "skimage"):
+    for dist in DISTRIBUTIONS:  # installed versions, read without importing the packages
         try:
-            versions[mod] = __import__(mod).__version__
-        except (ImportError, AttributeError):
+            versions[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
             continue
     cpu = ""
     try:
@@ -100,7 +114,7 @@ def metadata(**extra: Any) -> dict[str, Any]:
         "platform": platform.platform(),
         "cpu": cpu,
         "cpu_count": os.cpu_count(),
-        "threads": _threads(),
+        "threads": threads,
         "load_avg_before": list(LOAD_BEFORE),
         "load_avg_after": list(os.getloadavg()),
         "wall_s": round(time.time() - STARTED, 1),
