@@ -109,6 +109,25 @@ class Frame:
             f"{fmt(self.x1)} {esc(x_label)}</text>"
         )
 
+    def curve(
+        self,
+        i: int,
+        name: str,
+        pts: Iterable[tuple[float, float]],
+        *,
+        css_class: str,
+        tooltip: str,
+        stroke_width: float = 1.5,
+    ) -> str:
+        """The ``i``-th series: a polyline in the palette's ``i``-th colour through the data
+        points ``pts``, with ``tooltip`` as its title, and its legend entry."""
+        c = PALETTE[i % len(PALETTE)]
+        return (
+            f"<polyline class='{css_class}' points='{self.points(pts)}' fill='none' "
+            f"stroke='{c}' stroke-width='{stroke_width:g}'><title>{esc(tooltip)}</title>"
+            f"</polyline>" + self.legend(i, name, c)
+        )
+
     def legend(self, i: int, name: str, colour: str) -> str:
         """The ``i``-th legend entry, right of the frame."""
         return (

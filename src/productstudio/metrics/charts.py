@@ -102,11 +102,6 @@ def line_chart(
         good = [(x, ty(y)) for x, y in s if math.isfinite(x) and math.isfinite(y)]
         if not good:
             continue
-        colour = PALETTE[i % len(PALETTE)]
-        parts.append(
-            f"<polyline class='series' points='{frame.points(good)}' fill='none' "
-            f"stroke='{colour}' stroke-width='1.5'><title>{esc(name)}</title></polyline>"
-            + frame.legend(i, name, colour)
-        )
+        parts.append(frame.curve(i, name, good, css_class="series", tooltip=name))
     parts.append("</svg>")
     return "".join(parts)

@@ -97,12 +97,9 @@ def curves_chart(
             upper = frame.points((xs[k], ys_[k] + band[k]) for k in good)
             lower = frame.points((xs[k], ys_[k] - band[k]) for k in good[::-1])
             out.append(f"<polygon points='{upper} {lower}' fill='{c}' opacity='0.18'/>")
-        line = frame.points((xs[k], ys_[k]) for k in good)
-        out.append(
-            f"<polyline class='curve' points='{line}' fill='none' stroke='{c}' stroke-width='1.6'>"
-            f"<title>{esc(name)}: {ys_[good[-1]]:.4g} at {xs[good[-1]]:.4g}</title></polyline>"
-            + frame.legend(i, name, c)
-        )
+        last = f"{name}: {ys_[good[-1]]:.4g} at {xs[good[-1]]:.4g}"
+        pts = [(xs[k], ys_[k]) for k in good]
+        out.append(frame.curve(i, name, pts, css_class="curve", tooltip=last, stroke_width=1.6))
     out.append("</svg>")
     return "".join(out)
 
