@@ -16,7 +16,8 @@ ProductStudioError
 │   ├── WeightsChecksumError
 │   └── MissingDependencyError
 ├── RecipeError                  (carries file, line, key)
-└── JobError
+├── JobError
+└── CancelledError               (long work stopped on request: a generation, a batch)
 ```
 """
 
@@ -107,6 +108,10 @@ class RecipeError(ProductStudioError):
 
 class JobError(ProductStudioError):
     """A batch job or its store failed."""
+
+
+class CancelledError(ProductStudioError):
+    """Long work (a diffusion run, a batch) was stopped because the caller asked it to."""
 
 
 def require(module: str, extra: str) -> None:
