@@ -96,7 +96,10 @@ def _unet_key(k: str, lpb: int, n_up: int, up_has_attn: list[bool]) -> str:
 
 
 def _vae_key(k: str, n_up: int) -> str:
-    fixed = {"encoder.conv_norm_out": "encoder.norm_out", "decoder.conv_norm_out": "decoder.norm_out"}
+    fixed = {
+        "encoder.conv_norm_out": "encoder.norm_out",
+        "decoder.conv_norm_out": "decoder.norm_out",
+    }
     for a, b in fixed.items():
         if k.startswith(a + "."):
             return b + k[len(a) :]

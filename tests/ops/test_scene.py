@@ -85,7 +85,9 @@ def test_harmonisation_lowers_the_halo_score(
     for _name, placed in cutouts:
         for bg in scenes:
             b = _fit(bg, placed.shape)
-            before = edge_band_difference(composite_scene(placed, b, SceneParams(harmonise=0)), placed)
+            before = edge_band_difference(
+                composite_scene(placed, b, SceneParams(harmonise=0)), placed
+            )
             after = edge_band_difference(composite_scene(placed, b), placed)
             assert after < 0.75 * before, (before, after)
 

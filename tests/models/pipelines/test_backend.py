@@ -124,7 +124,9 @@ def test_inpainting_checkpoint_serves_every_task(tiny_inpaint: DiffusersPipeline
     assert tiny_inpaint.inpaint_only
     t2i = tiny_inpaint.text_to_image(GenerationParams(prompt="shoe", steps=2, width=72, height=56))
     assert t2i.image.shape == (56, 72, 3)
-    var = tiny_inpaint.image_to_image(t2i.image, GenerationParams(prompt="shoe", steps=4, strength=0.5))
+    var = tiny_inpaint.image_to_image(
+        t2i.image, GenerationParams(prompt="shoe", steps=4, strength=0.5)
+    )
     assert var.image.shape == (56, 72, 3) and var.steps_run == 2
 
 
@@ -216,7 +218,7 @@ def test_no_socket_is_opened(
 ) -> None:
     """With the hub libraries' offline flags switched OFF, loading (folder, HF cache id),
     all three tasks, a scene and a refused hub id open no socket at all."""
-    from productstudio.models.pipelines.prompts import PromptBook, ProductInfo
+    from productstudio.models.pipelines.prompts import ProductInfo, PromptBook
     from productstudio.models.pipelines.scene import generate_scenes
 
     assert socket_is_watched()
@@ -268,7 +270,7 @@ def test_scenes_keep_real_products_exact(ref: str, folders: dict[str, Path]) -> 
     """On real photos cut out with the shipped segmenter: every alpha-255 product pixel of
     every candidate is bit-exact, candidates differ by seed, a seed reruns identically; plain
     diffusers inpainting of the same picture and mask changes product pixels."""
-    from productstudio.models.pipelines.prompts import PromptBook, ProductInfo
+    from productstudio.models.pipelines.prompts import ProductInfo, PromptBook
     from productstudio.models.pipelines.scene import (
         SceneLayout,
         generate_scenes,

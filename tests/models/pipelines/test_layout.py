@@ -55,7 +55,11 @@ def make_folder(root: Path, *, in_channels: int = 4) -> Path:
     (d / "tokenizer" / "merges.txt").write_text("")
     for name, cfg, weights in (
         ("text_encoder", {}, "model.safetensors"),
-        ("unet", {"in_channels": in_channels, "sample_size": 64}, "diffusion_pytorch_model.safetensors"),
+        (
+            "unet",
+            {"in_channels": in_channels, "sample_size": 64},
+            "diffusion_pytorch_model.safetensors",
+        ),
         ("vae", {"block_out_channels": [1, 2, 3, 4]}, "diffusion_pytorch_model.safetensors"),
     ):
         (d / name).mkdir()
