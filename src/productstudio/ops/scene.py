@@ -138,22 +138,29 @@ def _local_mean(
     return mean.astype(np.float32), den.astype(np.float32)
 
 
-def refill_under(background: RGBImage, covered: NDArray[np.bool_], sigma: float) -> RGBImage:
-    """``background`` with the ``covered`` pixels replaced by the scene around them.
+def refill_under(
+    background: RGBImage,
+    covered: NDArray[np.bool_],
+    sigma: float,
+    target: NDArray[np.bool_] | None = None,
+) -> RGBImage:
+    """``background`` with the ``target`` pixels (default: all ``covered`` ones) replaced by
+    the scene around them, taken from pixels that are not ``covered``.
 
-    A pyramid of normalised convolutions: each covered pixel takes the Gaussian-weighted mean
-    of uncovered pixels at the smallest scale that reaches any; uncovered pixels are
+    Normalised convolutions of growing width: each target pixel takes the Gaussian-weighted
+    mean of uncovered pixels at the smallest scale that reaches any; all other pixels are
     returned bit-identical.
     """
     check_image(background, name="background", channels=(3,))
-    if not covered.any():
+    tgt = covered if target is None else (target & covered)
+    if not tgt.any():
         return background.copy()
     f = background.astype(np.float32)
     keep = (~covered).astype(np.float32)
     if not keep.any():
         return background.copy()
     out = f.copy()
-    todo = covered.copy()
+    todo = tgt.copy()
     s = max(1.0, float(sigma))
     while todo.any():
         mean, den = _local_mean(f, keep, s)
@@ -165,7 +172,7 @@ def refill_under(background: RGBImage, covered: NDArray[np.bool_], sigma: float)
             break
         s *= 2.0
     res = background.copy()
-    res[covered] = np.clip(np.rint(out[covered]), 0, 255).astype(np.uint8)
+    res[tgt] = np.clip(np.rint(out[tgt]), 0, 255).astype(np.uint8)
     return res
 
 
@@ -234,13 +241,14 @@ def composite_scene(
     bg = np.ascontiguousarray(to_uint8(background)[..., :3])
     prod = img
     if p.harmonise > 0:
+        # only the scene under the soft edge ever shows: refill it from the pure scene
         covered = a8 > 0
-        refilled = refill_under(bg, covered, float(p.band_px))
-        soft = (a8 > 0) & (a8 < 255)
+        soft = covered & (a8 < 255)
+        refilled = refill_under(bg, covered, float(p.band_px), target=soft)
         k = np.float32(p.harmonise)
         mixed = bg.astype(np.float32) * (1 - k) + refilled.astype(np.float32) * k
         bg = bg.copy()
-        bg[covered] = np.clip(np.rint(mixed[covered]), 0, 255).astype(np.uint8)
+        bg[soft] = np.clip(np.rint(mixed[soft]), 0, 255).astype(np.uint8)
         prod = harmonise_edge(img, p.harmonise, p.band_px) if soft.any() else img
     if p.shadow is not None and (a8 > 8).any():  # a faint product casts no shadow
         bg = darken(bg, contact_shadow_map(img, p.shadow), p.shadow.color)

@@ -157,6 +157,9 @@ def tiny_pipeline(config: TinyPipelineConfig | None = None) -> Any:
 
 def save_tiny_pipeline(folder: str | Path, config: TinyPipelineConfig | None = None) -> Path:
     """Write a tiny pipeline as a diffusers folder (``model_index.json`` + components)."""
+    from productstudio.models.pipelines.backend import _import_diffusers
+
+    _import_diffusers()  # no tqdm bars while saving
     out = Path(folder)
     tiny_pipeline(config).save_pretrained(str(out), safe_serialization=True)
     return out
