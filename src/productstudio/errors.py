@@ -17,6 +17,7 @@ ProductStudioError
 │   └── MissingDependencyError
 ├── RecipeError                  (carries file, line, key)
 ├── JobError
+├── EventError                   (a bad feedback event: carries event_id and reason)
 └── CancelledError               (long work stopped on request: a generation, a batch)
 ```
 """
@@ -108,6 +109,20 @@ class RecipeError(ProductStudioError):
 
 class JobError(ProductStudioError):
     """A batch job or its store failed."""
+
+
+class EventError(ProductStudioError):
+    """A feedback event (impression, click, conversion) cannot be recorded; nothing was stored.
+
+    ``reason`` is one of ``invalid``, ``unknown_variant``, ``unknown_impression``,
+    ``missing_propensity``, ``duplicate_id`` (same id, different content).
+    """
+
+    def __init__(self, message: str, *, event_id: str | None = None, reason: str = "invalid"):
+        prefix = f"event '{event_id}': " if event_id else ""
+        super().__init__(prefix + message)
+        self.event_id = event_id
+        self.reason = reason
 
 
 class CancelledError(ProductStudioError):
