@@ -93,16 +93,17 @@ def test_text_to_image_shape_seed_and_progress(pipe: DiffusersPipeline) -> None:
     assert a.image.std() > 1.0  # not a blank picture
 
 
-def test_image_to_image_rounds_size_and_runs_strength_steps(tiny: DiffusersPipeline) -> None:
-    """A 70x50 photo comes back 72x48; strength 0.5 of 6 steps runs 3 of them."""
-    photo = np.random.default_rng(0).integers(0, 256, (50, 70, 3), dtype=np.uint8)
+def test_image_to_image_native_size_and_strength_steps(tiny: DiffusersPipeline) -> None:
+    """A 350x250 photo comes back at the model's native long side (64 px), aspect kept:
+    64x48; strength 0.5 of 6 steps runs 3 of them."""
+    photo = np.random.default_rng(0).integers(0, 256, (250, 350, 3), dtype=np.uint8)
     seen: list[tuple[int, int]] = []
     res = tiny.image_to_image(
         photo,
         GenerationParams(prompt="red shoe", steps=6, strength=0.5),
         on_progress=lambda d, t: seen.append((d, t)),
     )
-    assert res.image.shape == (48, 72, 3)
+    assert res.image.shape == (48, 64, 3)
     assert seen[-1] == (3, 3) and res.steps_run == 3
 
 
@@ -127,7 +128,7 @@ def test_inpainting_checkpoint_serves_every_task(tiny_inpaint: DiffusersPipeline
     var = tiny_inpaint.image_to_image(
         t2i.image, GenerationParams(prompt="shoe", steps=4, strength=0.5)
     )
-    assert var.image.shape == (56, 72, 3) and var.steps_run == 2
+    assert var.image.shape == (48, 64, 3) and var.steps_run == 2
 
 
 def test_cancellation_before_and_during(tiny: DiffusersPipeline) -> None:

@@ -505,10 +505,16 @@ class DiffusersPipeline:
         should_cancel: CancelFn | None = None,
     ) -> Generated:
         """A variation of ``image`` ((H, W, 3|4) uint8): ``params.strength`` 0.2 stays close,
-        0.8 keeps only the composition. The output has the input's size rounded to 8 px
-        (or ``params.width`` x ``height``)."""
+        0.8 keeps only the composition. The output keeps the photo's aspect with its long side
+        at the model's native size (multiples of 8), or is ``params.width`` x ``height``:
+        diffusion models draw poorly far from their native resolution."""
         check_image(image)
-        w, h = self._size(params, image)
+        if params.width and params.height:
+            w, h = params.width, params.height
+        else:
+            ih, iw = image.shape[:2]
+            s = self.native_size / max(ih, iw)
+            w, h = round_to_multiple(iw * s), round_to_multiple(ih * s)
         rgb = _resized(to_uint8(image)[..., :3], w, h)
         if self.inpaint_only:
             res = self.inpaint(
