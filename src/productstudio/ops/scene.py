@@ -126,16 +126,46 @@ def scene_input(product: RGBAImage, fill: str = "#808080") -> RGBImage:
     return composite(img, fill)
 
 
+_FAST_SIGMA = 8.0
+
+
+def _blur(x: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian blur; wide ones run on a downscaled copy (they only feed smooth local means)."""
+    if sigma <= _FAST_SIGMA:
+        return cv2.GaussianBlur(x, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+    h, w = x.shape[:2]
+    f = _FAST_SIGMA / sigma
+    size = (max(2, round(w * f)), max(2, round(h * f)))
+    small = cv2.resize(x, size, interpolation=cv2.INTER_AREA)
+    small = cv2.GaussianBlur(small, (0, 0), _FAST_SIGMA, borderType=cv2.BORDER_REFLECT)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
 def _local_mean(
-    values: NDArray[np.float32], weight: NDArray[np.float32], sigma: float
+    values: NDArray[np.float32],
+    weight: NDArray[np.float32],
+    sigma: float,
+    where: NDArray[np.bool_],
 ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
-    """Weighted Gaussian mean of ``values`` (H, W, C) and the total weight (normalised
-    convolution); where the weight vanishes the mean is meaningless (check the weight)."""
-    w = weight.astype(np.float32)
-    num = cv2.GaussianBlur(values * w[..., None], (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
-    den = cv2.GaussianBlur(w, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
-    mean = num / np.maximum(den, 1e-6)[..., None]
-    return mean.astype(np.float32), den.astype(np.float32)
+    """Weighted Gaussian mean of ``values`` (H, W, C) at the ``where`` pixels, and the total
+    weight there (normalised convolution; where the weight vanishes the mean is meaningless).
+
+    Computed on the box around ``where`` plus 3 sigma only. Returns ``(N, C)`` and ``(N,)``.
+    """
+    ys, xs = np.nonzero(where)
+    if ys.size == 0:
+        return np.zeros((0, values.shape[2]), np.float32), np.zeros(0, np.float32)
+    h, w = where.shape
+    m = math.ceil(3 * sigma) + 1
+    y0, y1 = max(0, int(ys.min()) - m), min(h, int(ys.max()) + 1 + m)
+    x0, x1 = max(0, int(xs.min()) - m), min(w, int(xs.max()) + 1 + m)
+    wt = weight[y0:y1, x0:x1].astype(np.float32)
+    num = _blur(values[y0:y1, x0:x1] * wt[..., None], sigma)
+    den = _blur(wt, sigma)
+    sub = where[y0:y1, x0:x1]
+    d = den[sub].astype(np.float32)
+    mean = num[sub] / np.maximum(d, 1e-6)[:, None]
+    return mean.astype(np.float32), d
 
 
 def refill_under(
@@ -163,10 +193,11 @@ def refill_under(
     todo = tgt.copy()
     s = max(1.0, float(sigma))
     while todo.any():
-        mean, den = _local_mean(f, keep, s)
-        ok = todo & (den > 1e-3)
-        out[ok] = mean[ok]
-        todo &= ~ok
+        mean, den = _local_mean(f, keep, s, todo)
+        ok = den > 1e-3
+        idx = np.flatnonzero(todo.ravel())[ok]
+        out.reshape(-1, 3)[idx] = mean[ok]
+        todo.ravel()[idx] = False
         if s > 4 * max(background.shape[:2]):
             out[todo] = f[~covered].mean(axis=0)
             break
@@ -194,13 +225,14 @@ def harmonise_edge(product: RGBAImage, strength: float = 1.0, band_px: int = 4) 
     if not opaque.any():
         return out
     rgb = img[..., :3].astype(np.float32)
-    mean, den = _local_mean(rgb, opaque, float(band_px))
-    use = soft & (den > 1e-3)
+    mean, den = _local_mean(rgb, opaque, float(band_px), soft)
+    ok = den > 1e-3
+    use = soft.copy()
+    use[soft] = ok
     a = a8[use].astype(np.float32)[:, None] / 255.0
     k = strength * (1.0 - a)
-    out[..., :3][use] = np.clip(np.rint(rgb[use] * (1 - k) + mean[use] * k), 0, 255).astype(
-        np.uint8
-    )
+    mixed = rgb[use] * (1 - k) + mean[ok] * k
+    out[..., :3][use] = np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
     return out
 
 
@@ -266,12 +298,14 @@ def _light_wrap(
     if not soft.any():
         return image
     outside = (alpha8 == 0).astype(np.float32)
-    light, den = _local_mean(background.astype(np.float32), outside, float(band))
-    use = soft & (den > 1e-3)
+    light, den = _local_mean(background.astype(np.float32), outside, float(band), soft)
+    ok = den > 1e-3
+    use = soft.copy()
+    use[soft] = ok
     a = alpha8[use].astype(np.float32)[:, None] / 255.0
     k = amount * 4.0 * a * (1.0 - a)  # strongest at half coverage, 0 at both ends
     out = image.copy()
-    mixed = image[use].astype(np.float32) * (1 - k) + light[use] * k
+    mixed = image[use].astype(np.float32) * (1 - k) + light[ok] * k
     out[use] = np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
     return out
 
@@ -293,14 +327,14 @@ def edge_band_difference(image: np.ndarray, product: RGBAImage, band_px: int = 4
     if not soft.any():
         return 0.0
     rgb = to_uint8(image)[..., :3].astype(np.float32)
-    pm, pd = _local_mean(rgb, (a8 == 255).astype(np.float32), float(band_px))
-    sm, sd = _local_mean(rgb, (a8 == 0).astype(np.float32), float(band_px))
-    use = soft & (pd > 1e-3) & (sd > 1e-3)
-    if not use.any():
+    pm, pd = _local_mean(rgb, (a8 == 255).astype(np.float32), float(band_px), soft)
+    sm, sd = _local_mean(rgb, (a8 == 0).astype(np.float32), float(band_px), soft)
+    ok = (pd > 1e-3) & (sd > 1e-3)
+    if not ok.any():
         return 0.0
-    a = a8[use].astype(np.float32)[:, None] / 255.0
-    expected = np.clip(a * pm[use] + (1 - a) * sm[use], 0, 255) / 255.0
-    got = rgb[use] / 255.0
+    a = a8[soft][ok].astype(np.float32)[:, None] / 255.0
+    expected = np.clip(a * pm[ok] + (1 - a) * sm[ok], 0, 255) / 255.0
+    got = rgb[soft][ok] / 255.0
     de = delta_e2000(rgb_to_lab(got[None]), rgb_to_lab(expected[None]))
     return float(np.mean(de))
 
