@@ -280,7 +280,7 @@ def scene_cmd(
     with the new scene. Several candidates: -n 4 (seeds SEED, SEED+1 …).
     """
     from productstudio.imaging import load_image
-    from productstudio.imaging.types import to_uint8
+    from productstudio.imaging.types import alpha_product_mask, to_uint8
     from productstudio.models.pipelines.prompts import BuiltPrompt, ScenePreset
     from productstudio.models.pipelines.records import load_record, save_with_record
     from productstudio.models.pipelines.scene import (
@@ -317,7 +317,7 @@ def scene_cmd(
         raise fail("give the product photo (or --list)")
     loaded = load_image(image)
     px = to_uint8(loaded.pixels)
-    if px.shape[2] == 4 and (px[..., 3] < 255).any():
+    if alpha_product_mask(px) is not None:  # an RGBA cut-out is used as it is
         product = px
     else:
         from productstudio.models.segmenters import load_segmenter
