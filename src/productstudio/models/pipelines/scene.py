@@ -104,41 +104,26 @@ def plan_canvas(product: RGBAImage, layout: SceneLayout) -> LayoutPlan:
     box = alpha_bbox(to_uint8(product))
     if box is None:
         raise InvalidParamsError("the cut-out is empty (alpha 0 everywhere): nothing to place")
-    if layout.size is not None:
-        w = layout.size
-        return plan_layout(
-            product,
-            CanvasParams(
-                width=w,
-                height=max(8, round(w / layout.aspect)),
-                fill=layout.fill,
-                align=layout.align,
-                baseline=layout.baseline,
-            ),
+
+    def canvas(width: int, height: int | None = None) -> CanvasParams:
+        h = max(8, round(width / layout.aspect)) if height is None else height
+        return CanvasParams(
+            width=width,
+            height=h,
+            fill=layout.fill,
+            align=layout.align,
+            baseline=layout.baseline,
         )
+
+    if layout.size is not None:
+        return plan_layout(product, canvas(layout.size))
     bw, bh = box[2] - box[0], box[3] - box[1]
     width = math.ceil(max(bw / layout.fill, bh / layout.fill * layout.aspect))
     height = math.ceil(width / layout.aspect)
     if max(width, height) > MAX_CANVAS:  # too big to keep scale 1: fit a MAX_CANVAS canvas
-        width = MAX_CANVAS if layout.aspect >= 1 else round(MAX_CANVAS * layout.aspect)
-        return plan_layout(
-            product,
-            CanvasParams(
-                width=width,
-                height=max(8, round(width / layout.aspect)),
-                fill=layout.fill,
-                align=layout.align,
-                baseline=layout.baseline,
-            ),
-        )
-    params = CanvasParams(
-        width=width + 2,
-        height=height + 2,
-        fill=layout.fill,
-        align=layout.align,
-        baseline=layout.baseline,
-    )
-    return plan_layout(product, params, scale=1.0)
+        side = MAX_CANVAS if layout.aspect >= 1 else round(MAX_CANVAS * layout.aspect)
+        return plan_layout(product, canvas(side))
+    return plan_layout(product, canvas(width + 2, height + 2), scale=1.0)
 
 
 def work_size(canvas: tuple[int, int], native: int) -> tuple[int, int]:
