@@ -115,13 +115,8 @@ def adjust_cmd(
     mask: Path | None = typer.Option(None, "--mask", help="Product mask (white = product)."),
 ) -> None:
     """Auto-adjust (default: fixes only what is off) or apply manual adjustments."""
-    from productstudio.ops.adjust import (
-        AdjustParams,
-        WhiteBalance,
-        adjust,
-        auto_adjust,
-        remove_spots,
-    )
+    from productstudio import api
+    from productstudio.ops.adjust import AdjustParams, WhiteBalance
 
     img = _load(image)
     m = load_mask(mask, img.shape[:2]) if mask is not None else None
@@ -133,25 +128,11 @@ def adjust_cmd(
         sharpen=sharpen,
         denoise=denoise,
     )
-    if manual.is_neutral:
-        res = auto_adjust(img, m)
-        result = res.image
-        for n in res.notes:
-            err.print(f"auto: {n}")
-    else:
-        result = adjust(img, manual, m)
-    if spots:
-        result, spot_mask = remove_spots(result, m)
-        err.print(f"spots: {int(spot_mask.any() and _count(spot_mask))} removed")
-    save_image(result, output)
+    res = api.adjust(img, manual, mask=m, spots=spots)
+    for n in res.notes:
+        err.print(n)
+    save_image(res.image, output)
     out.print(str(output))
-
-
-def _count(mask: np.ndarray) -> int:
-    import cv2
-
-    n, _ = cv2.connectedComponents(mask.astype(np.uint8))
-    return int(n - 1)
 
 
 @app.command("erase")
@@ -165,7 +146,7 @@ def erase_cmd(
     dilate: int = typer.Option(0, "--dilate", min=0, max=256, help="Grow the mask (px)."),
 ) -> None:
     """Remove an object or blemish given as a mask or boxes; nothing else changes."""
-    from productstudio.models.inpainters import load_inpainter
+    from productstudio import api
     from productstudio.ops.inpaint import box_to_mask, parse_box
 
     img = _load(image)
@@ -174,8 +155,7 @@ def erase_cmd(
     m = load_mask(mask, img.shape[:2]) if mask is not None else np.zeros(img.shape[:2], np.float32)
     for b in box:
         m = np.maximum(m, box_to_mask(img.shape[:2], parse_box(b)))
-    inp = load_inpainter(model)
-    result = inp.inpaint(img, m, dilate=dilate)
+    result = api.erase(img, m, inpainter=model, dilate=dilate)
     save_image(result, output)
     out.print(str(output))
 
@@ -221,19 +201,14 @@ def erase_text_cmd(
     dilate: int = typer.Option(2, "--dilate", min=0, max=32),
 ) -> None:
     """Remove overlaid text and watermarks; packaging text is kept unless --select all."""
-    from productstudio.models.inpainters import load_inpainter
-    from productstudio.models.text import (
-        EraseTextParams,
-        TextSelect,
-        erase_text,
-        load_text_detector,
-    )
+    from productstudio import api
+    from productstudio.models.text import EraseTextParams, TextSelect
 
     if select not in {t.value for t in TextSelect}:
         raise InvalidParamsError(f"--select must be overlay, all or printed, got '{select}'")
     params = EraseTextParams(select=TextSelect(select), dilate=dilate)
     img = _load(image)
-    res = erase_text(img, load_text_detector(detector), load_inpainter(model), params)
+    res = api.erase_text(img, params, detector=detector, inpainter=model)
     save_image(res.image, output)
     kept = len(res.verdicts) - res.removed
     err.print(f"removed {res.removed} text box(es), kept {kept}")
@@ -249,6 +224,7 @@ def upscale_cmd(
     model: str = typer.Option("lanczos", "--model", "-m", help="Upscaler name, auto or a path."),
 ) -> None:
     """Enlarge a photo (tiled for big images; alpha upscaled apart; 16-bit kept)."""
+    from productstudio import api
     from productstudio.models.upscalers import load_upscaler
 
     if not 1.0 < scale <= 16.0:
@@ -256,7 +232,7 @@ def upscale_cmd(
     img = load_image(image, keep_16bit=True).pixels
     up = load_upscaler(model)
     with progress_bar(f"upscale x{scale:g} ({up.name})", 1) as on_progress:
-        result = up.upscale(img, scale, on_progress=on_progress)
+        result = api.upscale(img, scale, upscaler=up, on_progress=on_progress)
     save_image(result, output)
     out.print(str(output))
 
@@ -277,37 +253,23 @@ def style_cmd(
     model: str = typer.Option("auto", "--model", "-m", help="Segmenter for --region."),
 ) -> None:
     """A catalogue look from a reference photo, or one of 26 neural styles."""
-    from productstudio.ops.style import Region, StyleMethod, StyleParams, transfer_style
+    from productstudio import api
+    from productstudio.ops.style import Region
 
     if (reference is None) == (style is None):
         raise InvalidParamsError("give exactly one of --reference REF or --style N")
-    reg = Region(region) if region in {r.value for r in Region} else None
-    if reg is None:
+    if region not in {r.value for r in Region}:
         raise InvalidParamsError(f"--region must be product, background or both, got '{region}'")
     img = _load(image)
-    m = None if reg is Region.BOTH else _product_mask(img, mask, model)
-    if style is not None:
-        from productstudio.models.style import load_style_model
-
-        sm = load_style_model("multistyle26")
-        result = sm.with_style(style).stylize(  # type: ignore[attr-defined]
-            img, strength=strength, region=reg, mask=m
-        )
-    else:
-        assert reference is not None
-        ref = _load(reference)
-        if method == "neural":
-            from productstudio.models.style import load_style_model
-
-            am = load_style_model("arbitrary").with_reference(ref)  # type: ignore[attr-defined]
-            result = am.stylize(img, strength=strength, region=reg, mask=m)
-        else:
-            try:
-                meth = StyleMethod(method)
-            except ValueError:
-                raise InvalidParamsError(
-                    f"--method must be lab-stats, histogram or neural, got '{method}'"
-                ) from None
-            result = transfer_style(img, ref, StyleParams(meth, reg, strength), m)
+    m = None if region == Region.BOTH else _product_mask(img, mask, model)
+    result = api.style(
+        img,
+        reference=_load(reference) if reference is not None else None,
+        style=style,
+        method=method,
+        region=region,
+        strength=strength,
+        mask=m,
+    )
     save_image(result, output)
     out.print(str(output))
