@@ -46,6 +46,7 @@ if TYPE_CHECKING:  # pragma: no cover - types only; the modules load when a func
     from productstudio.ops.adjust import AdjustParams
     from productstudio.ops.cutout import CutoutParams
     from productstudio.ops.recolour import RecolourParams
+    from productstudio.ops.shadow import ShadowParams
     from productstudio.ops.style import Region
     from productstudio.recipes import Recipe, RecipeResult
     from productstudio.recipes.compliance import ComplianceReport
@@ -140,6 +141,46 @@ def cut_out(
             + "; ".join(seg.notes)
         )
     return CutoutResult(cutout(px, seg.mask, params), seg.confidence, seg.backend, tuple(notes))
+
+
+def compose(
+    product: RGBAImage,
+    *,
+    background: str | Image | None = "#ffffff",
+    shadow: ShadowParams | None = None,
+) -> Image:
+    """Put a cut-out on a background, with an optional shadow (the recipe steps
+    ``background`` and ``shadow`` for one image).
+
+    Args:
+        product: (H, W, 4) RGBA cut-out (e.g. :attr:`CutoutResult.image`).
+        background: a colour (hex, CSS name), a scene photo (fitted to cover the product's
+            canvas), or ``None``/``"transparent"`` to keep transparency.
+        shadow: contact, drop, cast shadow or reflection params (``productstudio.ops``);
+            a shadow never changes a product pixel.
+
+    Returns:
+        (H, W, 3) on an opaque background, (H, W, 4) when transparent.
+    """
+    from productstudio.ops.backgrounds import Fit, fit_image
+    from productstudio.ops.composite import composite
+    from productstudio.ops.shadow import apply_shadow
+
+    check_image(product, channels=(4,), name="product")
+    h, w = product.shape[:2]
+    bg: str | np.ndarray
+    if background is None or (isinstance(background, str) and background == "transparent"):
+        bg = "#00000000"
+    elif isinstance(background, np.ndarray):
+        bg = fit_image(background, w, h, Fit.COVER)
+    else:
+        bg = background
+    if shadow is not None:
+        out: Image = apply_shadow(product, bg, shadow)
+        return out
+    if isinstance(bg, str) and bg == "#00000000":
+        return product.copy()
+    return composite(product, bg)
 
 
 def _recipe(recipe: str | Path | Recipe) -> Recipe:
@@ -451,6 +492,7 @@ __all__ = [
     "ImageInput",
     "adjust",
     "check",
+    "compose",
     "cut_out",
     "erase",
     "erase_text",
