@@ -24,6 +24,14 @@ def photo(photo_path: Path) -> bytes:
 
 
 @pytest.fixture(scope="module")
+def photo2() -> bytes:
+    """Another real packshot on white (GroceryStoreDataset, MIT)."""
+    return shared_path(
+        "data", "text", "images", "grocery_iconic_tropicana_apple_juice.jpg"
+    ).read_bytes()
+
+
+@pytest.fixture(scope="module")
 def store_photo() -> bytes:
     """A real hand-held in-store photo (GroceryStoreDataset, MIT), 348x348."""
     return shared_path(

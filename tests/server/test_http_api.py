@@ -55,11 +55,11 @@ def test_removebg_multipart_full_size(client: TestClient, photo: bytes) -> None:
     np.testing.assert_array_equal(out[opaque][:, :3], src[opaque])
 
 
-def test_removebg_json_b64_colour_shadow_jpg(client: TestClient, store_photo: bytes) -> None:
+def test_removebg_json_b64_colour_shadow_jpg(client: TestClient, photo: bytes) -> None:
     """JSON body with base64: bg_color without '#', add_shadow and format=jpg give an opaque
     JPEG whose far background is the colour; size=preview caps it to 0.25 MP."""
     body = {
-        "image_file_b64": base64.b64encode(store_photo).decode(),
+        "image_file_b64": base64.b64encode(photo).decode(),
         "bg_color": "81d4fa",
         "add_shadow": True,
         "format": "jpg",
@@ -127,7 +127,7 @@ def test_rembg_post_and_only_mask(client: TestClient, photo: bytes) -> None:
     rgba = _img(r.content)
     assert rgba.shape[2] == 4 and rgba[2, 2, 3] == 0
     m = client.post(
-        "/api/remove?bgc=255,0,0,255", files={"file": ("p.jpg", photo)}, data={"om": "true"}
+        "/api/remove", files={"file": ("p.jpg", photo)}, data={"om": "true", "model": "u2netp"}
     )
     mask = _img(m.content)
     np.testing.assert_array_equal(mask[..., 0], rgba[..., 3])
@@ -227,14 +227,14 @@ def _events(client: TestClient, job_id: str) -> list[dict[str, Any]]:
 
 
 def test_batch_job_with_progress_and_result(
-    client: TestClient, photo: bytes, store_photo: bytes, tmp_module: Path
+    client: TestClient, photo: bytes, photo2: bytes, tmp_module: Path
 ) -> None:
     """Two photos through a preset: SSE shows progress to done; the zip holds both outputs
     and the report; each item has the checker's verdict; ps_items records them in the same
     database."""
     r = client.post(
         "/v1/jobs",
-        files=[("images", ("a.jpg", photo)), ("images", ("../../b.jpg", store_photo))],
+        files=[("images", ("a.jpg", photo)), ("images", ("../../b.jpg", photo2))],
         data={"preset": "ebay"},
     )
     assert r.status_code == 202, r.text

@@ -46,9 +46,23 @@ _ERR = {
 }
 
 
+def _inline(node: Any, defs: dict[str, Any]) -> Any:
+    """``node`` with every ``$ref`` to ``$defs`` replaced by the definition (the body schemas
+    are not registered as OpenAPI components)."""
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            rest = {k: v for k, v in node.items() if k != "$ref"}
+            return {**_inline(defs[ref.rsplit("/", 1)[1]], defs), **_inline(rest, defs)}
+        return {k: _inline(v, defs) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_inline(v, defs) for v in node]
+    return node
+
+
 def _form_schema(multipart: bool) -> dict[str, Any]:
     schema = RemoveBgRequest.model_json_schema()
-    props = dict(schema["properties"])
+    props = _inline(dict(schema["properties"]), schema.get("$defs", {}))
     if multipart:
         props["image_file"] = {"type": "string", "format": "binary"}
         props["bg_image_file"] = {"type": "string", "format": "binary"}
@@ -56,8 +70,6 @@ def _form_schema(multipart: bool) -> dict[str, Any]:
 
 
 def _openapi() -> dict[str, Any]:
-    schema = RemoveBgRequest.model_json_schema()
-    defs = schema.get("$defs", {})
     body: dict[str, Any] = {
         "required": True,
         "content": {
@@ -66,11 +78,8 @@ def _openapi() -> dict[str, Any]:
             "application/json": {"schema": _form_schema(False)},
         },
     }
-    text = json.dumps(body)
-    for name, d in defs.items():  # inline the enums: the body schemas are not components
-        text = text.replace(json.dumps({"$ref": f"#/$defs/{name}"}), json.dumps(d))
     return {
-        "requestBody": json.loads(text),
+        "requestBody": body,
         "responses": {
             "200": {
                 "description": "The result image (PNG/JPG/WebP/ZIP) with X-Width, X-Height, "
@@ -129,6 +138,8 @@ async def _parse(
                     fields[key] = value
         finally:
             await form.close()
+    elif not ctype and not await request.body():
+        fields = {}  # no body at all: answered below as a missing image
     else:
         raise ApiError(
             415,

@@ -33,7 +33,11 @@ async function call(path, form, method = "POST") {
   } catch (e) {
     throw new Error("Cannot reach the server. Is it still running?");
   }
-  if (!response.ok) throw new Error(await errorText(response));
+  if (!response.ok) {
+    const err = new Error(await errorText(response));
+    err.status = response.status;
+    throw err;
+  }
   return response;
 }
 
@@ -118,10 +122,17 @@ async function select(item) {
 }
 
 async function cutOut(item) {
+  let failed = null;
   await busy(`Cutting out ${item.name}`, async () => {
     const form = new FormData();
     form.append("image", item.photo, item.name);
-    const r = await call("/v1/cutout", form);
+    let r;
+    try {
+      r = await call("/v1/cutout", form);
+    } catch (e) {
+      failed = e;
+      throw e;
+    }
     item.cutout = await r.blob();
     item.variants = { original: item.cutout };
     item.product = item.variants[item.variant] || item.cutout;
@@ -129,6 +140,19 @@ async function cutOut(item) {
       $("errors").textContent = `The cut-out of ${item.name} is unsure (${r.headers.get("X-Notes") || "low confidence"}). Check the edges.`;
     }
   });
+  if (failed && failed.status >= 400 && failed.status < 500 && ![403, 429].includes(failed.status)) {
+    // an unusable file leaves the list (and the batch); the error stays on screen
+    $("errors").textContent = `${item.name}: ${failed.message}`;
+    state.items = state.items.filter((it) => it !== item);
+    if (state.cur === item) state.cur = null;
+    $("batch").hidden = state.items.length < 2;
+    $("studio").hidden = state.items.length === 0;
+    drawThumbs();
+    drawBatchTable();
+    if (state.items.length && !state.cur) select(state.items[0]);
+    return;
+  }
+  if (failed) return;
   if (item.cutout) {
     if (item.variant !== "original") await pickVariant(item.variant);
     else await render(item);
