@@ -170,3 +170,23 @@ def test_errors_are_the_library_tree() -> None:
     Image.new("RGB", (4, 4)).save(buf, "PNG")
     with pytest.raises(InvalidParamsError):
         api.adjust(buf.getvalue(), mask=np.zeros((2, 2), np.float32))
+
+
+def test_compose_background_and_shadow(packshot: np.ndarray) -> None:
+    """A shadow and a background never change an opaque product pixel; transparent keeps
+    RGBA; a scene photo is fitted to the canvas."""
+    from productstudio.ops.shadow import ContactShadowParams
+
+    cut = api.cut_out(packshot, segmenter="classical").image
+    opaque = cut[..., 3] == 255
+    blue = api.compose(cut, background="#3366ff", shadow=ContactShadowParams())
+    assert blue.shape == (*cut.shape[:2], 3)
+    np.testing.assert_array_equal(blue[opaque], cut[opaque][:, :3])
+    assert tuple(blue[0, 0]) == (0x33, 0x66, 0xFF)
+    clear = api.compose(cut, background=None)
+    np.testing.assert_array_equal(clear, cut)
+    scene = np.zeros((50, 400, 3), np.uint8)
+    scene[:, :200] = (200, 0, 0)
+    on_scene = api.compose(cut, background=scene)
+    assert on_scene.shape == (*cut.shape[:2], 3)
+    np.testing.assert_array_equal(on_scene[opaque], cut[opaque][:, :3])

@@ -59,7 +59,7 @@ def sniff(data: bytes) -> str | None:
 
 
 def _looks_like(data: bytes) -> str:
-    head = data[:8]
+    head = data[:16].lstrip()
     for magic, what in (
         (b"%PDF", "a PDF document"),
         (b"PK\x03\x04", "a ZIP archive"),
@@ -71,7 +71,7 @@ def _looks_like(data: bytes) -> str:
     ):
         if head.lower().startswith(magic.lower()):
             return what
-    return f"{len(data)} bytes starting with {head!r}"
+    return f"{len(data)} bytes starting with {data[:8]!r}"
 
 
 @dataclass(frozen=True, slots=True)
