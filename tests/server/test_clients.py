@@ -54,6 +54,27 @@ def test_removebg_client_library(
     assert ei.value.response.json()["errors"][0]["code"] in ("url_disabled", "url_refused")
 
 
+def test_docs_removebg_example(
+    base_url: str, photo_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/examples/removebg_client.py (shown in the README) works as written."""
+    import runpy
+    import sys
+
+    pytest.importorskip("removebg")
+    from removebg import removebg as module
+
+    example = Path(__file__).resolve().parents[2] / "docs" / "examples" / "removebg_client.py"
+    src = tmp_path / "shoe.jpg"
+    src.write_bytes(photo_path.read_bytes())
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["removebg_client.py", base_url, str(src)])
+    monkeypatch.setattr(module, "API_ENDPOINT", module.API_ENDPOINT)  # restored afterwards
+    runpy.run_path(str(example), run_name="__main__")
+    out = np.asarray(Image.open(f"{src}_no_bg.png"))
+    assert out.shape == (*np.asarray(Image.open(src)).shape[:2], 4) and out[0, 0, 3] == 0
+
+
 def test_schemathesis_finds_no_server_error(base_url: str) -> None:
     """Every operation of the published OpenAPI, with valid and invalid generated input
     (bounded: 12 examples per operation and mode), answers below 500."""
