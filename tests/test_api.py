@@ -115,14 +115,19 @@ def test_erase_touches_only_the_mask(packshot: np.ndarray) -> None:
 
 
 def test_erase_text_removes_an_overlay(packshot: np.ndarray) -> None:
-    """A banner drawn on the real packshot is detected and removed."""
+    """Text drawn on the real packshot is detected and removed (select=all), the top rows
+    far from it untouched."""
     pytest.importorskip("rapidocr_onnxruntime")
+    from productstudio.models.text import EraseTextParams, TextSelect
+
     im = Image.fromarray(packshot)
     ImageDraw.Draw(im).rectangle((0, 150, 197, 197), fill=(20, 20, 20))
     ImageDraw.Draw(im).text((10, 160), "SALE 50% OFF", fill=(255, 255, 255), font_size=22)
-    res = api.erase_text(np.asarray(im), inpainter="telea")
+    px = np.asarray(im)
+    res = api.erase_text(px, EraseTextParams(select=TextSelect.ALL), inpainter="telea")
     assert res.removed >= 1
     assert res.image.shape == packshot.shape
+    np.testing.assert_array_equal(res.image[:20], px[:20])
 
 
 def test_upscale_and_style(packshot: np.ndarray) -> None:

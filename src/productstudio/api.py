@@ -32,14 +32,22 @@ import numpy as np
 
 from productstudio.errors import InvalidParamsError
 from productstudio.imaging.io import LoadedImage, load_image
-from productstudio.imaging.types import Image, Mask, RGBAImage, as_mask, check_image
+from productstudio.imaging.types import (
+    Image,
+    Mask,
+    RGBAImage,
+    alpha_product_mask,
+    as_mask,
+    check_image,
+    has_transparency,
+)
 
 if TYPE_CHECKING:  # pragma: no cover - types only; the modules load when a function runs
     from productstudio.models.conditioning.fusion import Prompt
     from productstudio.models.generators.base import ConditionalGenerator
     from productstudio.models.inpainters.base import Inpainter
     from productstudio.models.segmenters.base import Segmenter
-    from productstudio.models.style.base import NeuralStyle
+    from productstudio.models.style.base import LookMethod, NeuralStyle
     from productstudio.models.text.base import TextDetector
     from productstudio.models.text.erase import EraseTextParams, EraseTextResult
     from productstudio.models.upscalers.base import Upscaler
@@ -80,9 +88,8 @@ def product_mask(image: ImageInput, *, segmenter: str | Path | Segmenter = "auto
     """The product's soft mask, float32 (H, W) in [0, 1]: the image's own alpha when it has
     transparency, else the segmenter's answer."""
     px = pixels(image)
-    if px.shape[2] == 4 and (px[..., 3] < 255).any():
-        return as_mask(px[..., 3])
-    return _segmenter(segmenter).segment(px).mask
+    own = alpha_product_mask(px)
+    return own if own is not None else _segmenter(segmenter).segment(px).mask
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +138,7 @@ def cut_out(
 
     loaded = load(image, max_pixels=max_pixels)
     px = loaded.pixels
-    if use_input_alpha and px.shape[2] == 4 and (px[..., 3] < 250).any():
+    if use_input_alpha and has_transparency(px):
         return CutoutResult(to_uint8(px), None, "input-alpha", loaded.notes)
     seg = _segmenter(segmenter).segment(px)
     notes = list(loaded.notes)
@@ -239,7 +246,7 @@ def check(
             when installed, loaded only if the rules have a text rule), a loaded detector, or
             ``None`` to skip that rule (it is the slow one: ~15 s at 2000x2000 on 2 cores).
     """
-    from productstudio.recipes.compliance import check_loaded
+    from productstudio.recipes import check_loaded
 
     r = _recipe(preset)
     if isinstance(image, bytes):
@@ -393,7 +400,7 @@ def style(
     *,
     reference: ImageInput | None = None,
     style: int | None = None,
-    method: str = "lab-stats",
+    method: LookMethod | str = "lab-stats",
     region: Region | str = "both",
     strength: float = 1.0,
     mask: Mask | None = None,
@@ -415,7 +422,8 @@ def style(
         model: a loaded neural style model (multistyle26 for ``style``, arbitrary for
             ``method="neural"``); loaded by name when ``None``.
     """
-    from productstudio.ops.style import Region, StyleMethod, StyleParams, transfer_style
+    from productstudio.models.style.base import LookMethod
+    from productstudio.ops.style import Region, StyleParams, transfer_style
 
     if (reference is None) == (style is None):
         raise InvalidParamsError("style: give exactly one of 'reference' or 'style'")
@@ -425,10 +433,12 @@ def style(
         raise InvalidParamsError(
             f"style: region must be product, background or both, got '{region}'"
         ) from None
-    if method not in (*(m.value for m in StyleMethod), "neural"):
+    try:
+        look = LookMethod(method)
+    except ValueError:
         raise InvalidParamsError(
             f"style: method must be lab-stats, histogram or neural, got '{method}'"
-        )
+        ) from None
     if not 0.0 <= strength <= 1.0:
         raise InvalidParamsError(f"style: strength must be in [0, 1], got {strength}")
     px = pixels(image)
@@ -446,7 +456,7 @@ def style(
         return out
     assert reference is not None
     ref = pixels(reference)
-    if method == "neural":
+    if look.op_method is None:
         from productstudio.models.style import ArbitraryStyle, load_style_model
 
         am = model if model is not None and not isinstance(model, str | Path) else None
@@ -455,7 +465,7 @@ def style(
             raise InvalidParamsError("style: method 'neural' needs the arbitrary style model")
         out = am.with_reference(ref).stylize(px, strength=strength, region=reg, mask=m)
         return out
-    return transfer_style(px, ref, StyleParams(StyleMethod(method), reg, strength), m)
+    return transfer_style(px, ref, StyleParams(look.op_method, reg, strength), m)
 
 
 def sample(

@@ -329,6 +329,7 @@ def render(
     from productstudio import api
     from productstudio.imaging import ImageFormat, encode_image
     from productstudio.imaging.color import parse_color
+    from productstudio.imaging.io import encode_mask
     from productstudio.imaging.types import to_uint8
     from productstudio.ops.composite import over
     from productstudio.ops.shadow import ContactShadowParams, DropShadowParams
@@ -401,10 +402,7 @@ def render(
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
             z.writestr("color.jpg", encode_image(np.ascontiguousarray(rgb), ImageFormat.JPEG))
-            z.writestr(
-                "alpha.png",
-                encode_image(np.dstack([alpha, alpha, alpha]), ImageFormat.PNG),
-            )
+            z.writestr("alpha.png", encode_mask(alpha))
         data, media = buf.getvalue(), "application/zip"
     else:
         image_format = {
@@ -412,7 +410,10 @@ def render(
             OutFormat.JPG: ImageFormat.JPEG,
             OutFormat.WEBP: ImageFormat.WEBP,
         }[fmt]
-        data = encode_image(result, image_format)
+        if req.channels is Channels.ALPHA and image_format is ImageFormat.PNG:
+            data = encode_mask(result[..., 0])  # one grey channel, like remove.bg's
+        else:
+            data = encode_image(result, image_format)
         media = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}[image_format.value]
     fx0, fy0, fx1, fy1 = fg
     headers = {

@@ -84,16 +84,17 @@ def _load(data: bytes, max_pixels: int, *, name: str = "image", keep_16bit: bool
 
 def _mask(data: bytes, shape: tuple[int, ...], max_pixels: int) -> np.ndarray:
     """A mask upload: alpha when it has transparency, else its grey levels (white = 1)."""
-    from productstudio.imaging.types import as_mask
+    from productstudio.imaging.types import alpha_product_mask, as_mask
 
     px = _load(data, max_pixels, name="mask").pixels
-    m = px[..., 3] if px.shape[2] == 4 and (px[..., 3] < 255).any() else px[..., :3].max(axis=2)
+    own = alpha_product_mask(px)
+    m = own if own is not None else as_mask(px[..., :3].max(axis=2))
     if m.shape != tuple(shape[:2]):
         raise InvalidParamsError(
             f"the mask is {m.shape[1]}x{m.shape[0]} but the image is {shape[1]}x{shape[0]}: "
             "send a mask at the image's size"
         )
-    return as_mask(m)
+    return m
 
 
 _MEDIA = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
@@ -107,6 +108,16 @@ def _encode(px: np.ndarray, fmt: str, notes: tuple[str, ...] | list[str] = ()) -
     if notes:
         headers["X-Notes"] = "; ".join(notes).encode("ascii", "replace").decode()[:500]
     return Rendered(encode_image(px, f), _MEDIA[f.value], headers)
+
+
+def _mask_png(alpha: np.ndarray, notes: tuple[str, ...] | list[str] = ()) -> Rendered:
+    """The matte as a one-channel grey PNG."""
+    from productstudio.imaging.io import encode_mask
+
+    headers = {"X-Width": str(alpha.shape[1]), "X-Height": str(alpha.shape[0])}
+    if notes:
+        headers["X-Notes"] = "; ".join(notes).encode("ascii", "replace").decode()[:500]
+    return Rendered(encode_mask(alpha), "image/png", headers)
 
 
 def _zip(files: list[tuple[str, bytes]], headers: dict[str, str] | None = None) -> Rendered:
@@ -148,8 +159,7 @@ def rembg_remove(
     cut = api.cut_out(px, segmenter=model("segmenter", segmenter), params=params)
     out = cut.image
     if only_mask:
-        a = out[..., 3]
-        return _encode(a[..., None].repeat(3, axis=2), "png", cut.notes)
+        return _mask_png(out[..., 3], cut.notes)
     if bgcolor is not None:
         under = np.zeros_like(out)
         under[...] = bgcolor
@@ -173,9 +183,7 @@ def cutout(
         px, segmenter=model("segmenter", segmenter), params=CutoutParams(refine=Refine(refine))
     )
     out = cut.image
-    if mask_only:
-        out = out[..., 3][..., None].repeat(3, axis=2)
-    r = _encode(out, fmt, cut.notes)
+    r = _mask_png(out[..., 3], cut.notes) if mask_only else _encode(out, fmt, cut.notes)
     r.headers["X-Segmenter"] = cut.backend
     r.headers["X-Confidence"] = f"{cut.confidence:.3f}" if cut.confidence is not None else ""
     r.headers["X-Unsure"] = "true" if cut.unsure else "false"
