@@ -57,7 +57,8 @@ def main() -> None:
             page.wait_for_function(idle, timeout=120_000)
             page.click("#check")
             page.wait_for_function(idle, timeout=120_000)
-            png = page.screenshot()
+            page.evaluate("window.scrollTo(0, 0)")
+            png = page.screenshot(full_page=True)
             browser.close()
     finally:
         server.should_exit = True

@@ -332,7 +332,7 @@ def render(
     from productstudio.imaging.io import encode_mask
     from productstudio.imaging.types import to_uint8
     from productstudio.ops.composite import over
-    from productstudio.ops.shadow import ContactShadowParams, DropShadowParams
+    from productstudio.recipes.steps import ShadowStep
     from productstudio.server.errors import NoForegroundError
 
     px = downscale_to(photo, SIZE_MP[req.size])
@@ -367,19 +367,11 @@ def render(
             col = parse_color(bg_color_css(req.bg_color))
             bg_alpha = int(col[3]) if len(col) == 4 else 255
             bg = "#{:02x}{:02x}{:02x}".format(*col[:3])
-        shadow: ContactShadowParams | DropShadowParams | None = None
-        if req.add_shadow:
-            opacity = None if req.shadow_opacity is None else req.shadow_opacity / 100.0
-            if req.shadow_type is ShadowType.DROP:
-                shadow = (
-                    DropShadowParams() if opacity is None else DropShadowParams(opacity=opacity)
-                )
-            else:
-                shadow = (
-                    ContactShadowParams()
-                    if opacity is None
-                    else ContactShadowParams(opacity=opacity)
-                )
+        shadow = None
+        if req.add_shadow:  # remove.bg's drop → our drop shadow; car/3D → a contact shadow
+            kind = "drop" if req.shadow_type is ShadowType.DROP else "contact"
+            extra = {} if req.shadow_opacity is None else {"opacity": req.shadow_opacity / 100}
+            shadow = ShadowStep.model_validate({"type": kind, **extra}).op()
         if bg is not None and bg_alpha == 255:
             result = api.compose(rgba, background=bg, shadow=shadow)
         else:

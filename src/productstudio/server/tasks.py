@@ -363,34 +363,23 @@ def compose(
     product: bytes,
     max_pixels: int,
     background: str,
-    shadow: str,
+    shadow: str | None,
     shadow_opacity: float | None,
     fmt: str,
     background_image: bytes | None = None,
 ) -> Rendered:
     from productstudio import api
-    from productstudio.ops.shadow import (
-        CastShadowParams,
-        ContactShadowParams,
-        DropShadowParams,
-        ReflectionParams,
-    )
+    from productstudio.recipes.steps import ShadowStep
 
     px = _load(product, max_pixels, name="product").pixels
     if px.shape[2] != 4:
         raise InvalidParamsError(
             "'product' must be an RGBA cut-out with transparency (e.g. from /v1/cutout)"
         )
-    kinds: dict[str, Callable[..., Any]] = {
-        "contact": ContactShadowParams,
-        "drop": DropShadowParams,
-        "cast": CastShadowParams,
-        "reflection": ReflectionParams,
-    }
     params = None
-    if shadow != "none":
-        cls = kinds[shadow]
-        params = cls() if shadow_opacity is None else cls(opacity=shadow_opacity)
+    if shadow is not None:  # the recipe step's type → params mapping, one home
+        extra = {} if shadow_opacity is None else {"opacity": shadow_opacity}
+        params = ShadowStep.model_validate({"type": shadow, **extra}).op()
     bg: str | np.ndarray | None
     if background_image:
         bg = _load(background_image, max_pixels, name="background_image").pixels

@@ -13,6 +13,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Request
 from fastapi.responses import Response
 
+from productstudio.models.style.base import LookMethod
+from productstudio.ops.adjust import WhiteBalance
+from productstudio.ops.cutout import Refine
+from productstudio.ops.style import Region
+from productstudio.ops.text import TextSelect
+from productstudio.recipes.steps import ShadowType
 from productstudio.server.context import AppContext, choice_enum, respond, value
 from productstudio.server.errors import ApiError
 
@@ -26,46 +32,6 @@ class ImageOut(StrEnum):
 class CutoutOut(StrEnum):
     PNG = "png"
     WEBP = "webp"
-
-
-class RefineChoice(StrEnum):
-    NONE = "none"
-    GUIDED = "guided"
-    CLOSED_FORM = "closed-form"
-
-
-class WhiteBalanceChoice(StrEnum):
-    NONE = "none"
-    AUTO = "auto"
-    BACKGROUND = "background"
-    NEUTRAL = "neutral"
-    GRAY_WORLD = "gray-world"
-
-
-class TextSelectChoice(StrEnum):
-    OVERLAY = "overlay"
-    ALL = "all"
-    PRINTED = "printed"
-
-
-class StyleMethodChoice(StrEnum):
-    LAB_STATS = "lab-stats"
-    HISTOGRAM = "histogram"
-    NEURAL = "neural"
-
-
-class RegionChoice(StrEnum):
-    PRODUCT = "product"
-    BACKGROUND = "background"
-    BOTH = "both"
-
-
-class ShadowChoice(StrEnum):
-    NONE = "none"
-    CONTACT = "contact"
-    DROP = "drop"
-    CAST = "cast"
-    REFLECTION = "reflection"
 
 
 _IMG: dict[int | str, dict[str, Any]] = {
@@ -132,7 +98,7 @@ def router(ctx: AppContext) -> APIRouter:
         request: Request,
         image: ImageFile,
         model: Annotated[Segmenter | None, Form()] = None,  # type: ignore[valid-type]
-        refine: Annotated[RefineChoice, Form()] = RefineChoice.NONE,
+        refine: Annotated[Refine, Form()] = Refine.NONE,
         format: Annotated[CutoutOut, Form()] = CutoutOut.PNG,
         mask_only: Annotated[bool, Form(description="The alpha matte as grey.")] = False,
     ) -> Response:
@@ -229,7 +195,7 @@ def router(ctx: AppContext) -> APIRouter:
     async def adjust(
         request: Request,
         image: ImageFile,
-        white_balance: Annotated[WhiteBalanceChoice, Form()] = WhiteBalanceChoice.NONE,
+        white_balance: Annotated[WhiteBalance, Form()] = WhiteBalance.NONE,
         exposure: Annotated[float, Form(ge=-4.0, le=4.0, description="Stops.")] = 0.0,
         contrast: Annotated[float, Form(ge=-1.0, le=1.0)] = 0.0,
         saturation: Annotated[float, Form(ge=0.0, le=3.0)] = 1.0,
@@ -239,12 +205,12 @@ def router(ctx: AppContext) -> APIRouter:
         mask: Annotated[bytes | None, File(description="Product mask.")] = None,
         format: Annotated[ImageOut, Form()] = ImageOut.PNG,
     ) -> Response:
-        from productstudio.ops.adjust import AdjustParams, WhiteBalance
+        from productstudio.ops.adjust import AdjustParams
 
         await ctx.authenticate(request)
         ctx.check_image(image, "image")
         params = AdjustParams(
-            white_balance=WhiteBalance(white_balance.value),
+            white_balance=white_balance,
             exposure_ev=exposure,
             contrast=contrast,
             saturation=saturation,
@@ -294,12 +260,12 @@ def router(ctx: AppContext) -> APIRouter:
     async def erase_text(
         request: Request,
         image: ImageFile,
-        select: Annotated[TextSelectChoice, Form()] = TextSelectChoice.OVERLAY,
+        select: Annotated[TextSelect, Form()] = TextSelect.OVERLAY,
         dilate: Annotated[int, Form(ge=0, le=32)] = 2,
         model: Annotated[Inpainter, Form()] = "auto",  # type: ignore[valid-type]
         format: Annotated[ImageOut, Form()] = ImageOut.PNG,
     ) -> Response:
-        from productstudio.models.text import EraseTextParams, TextSelect
+        from productstudio.models.text import EraseTextParams
 
         await ctx.authenticate(request)
         ctx.check_image(image, "image")
@@ -307,7 +273,7 @@ def router(ctx: AppContext) -> APIRouter:
             request,
             "erase_text",
             image=image,
-            params=EraseTextParams(select=TextSelect(select.value), dilate=dilate),
+            params=EraseTextParams(select=select, dilate=dilate),
             inpainter=value(model),
             max_pixels=lim,
             fmt=format.value,
@@ -346,8 +312,8 @@ def router(ctx: AppContext) -> APIRouter:
         image: ImageFile,
         reference: Annotated[bytes | None, File(description="Reference photo.")] = None,
         style: Annotated[int | None, Form(ge=0, le=25, description="Neural style 0..25.")] = None,
-        method: Annotated[StyleMethodChoice, Form()] = StyleMethodChoice.LAB_STATS,
-        region: Annotated[RegionChoice, Form()] = RegionChoice.BOTH,
+        method: Annotated[LookMethod, Form()] = LookMethod.LAB_STATS,
+        region: Annotated[Region, Form()] = Region.BOTH,
         strength: Annotated[float, Form(ge=0.0, le=1.0)] = 1.0,
         model: Annotated[Segmenter | None, Form()] = None,  # type: ignore[valid-type]
         format: Annotated[ImageOut, Form()] = ImageOut.PNG,
@@ -360,7 +326,7 @@ def router(ctx: AppContext) -> APIRouter:
         need = (
             "multistyle26"
             if style is not None
-            else ("arbitrary" if method is StyleMethodChoice.NEURAL else None)
+            else ("arbitrary" if method is LookMethod.NEURAL else None)
         )
         if need is not None and need not in ctx.styles:
             raise ApiError(
@@ -389,7 +355,7 @@ def router(ctx: AppContext) -> APIRouter:
             str, Form(max_length=64, description="Colour (hex, name) or 'transparent'.")
         ] = "#ffffff",
         background_image: Annotated[bytes | None, File(description="A scene photo.")] = None,
-        shadow: Annotated[ShadowChoice, Form()] = ShadowChoice.NONE,
+        shadow: Annotated[ShadowType | None, Form(description="None: no shadow.")] = None,
         shadow_opacity: Annotated[float | None, Form(ge=0.0, le=1.0)] = None,
         format: Annotated[ImageOut, Form()] = ImageOut.PNG,
     ) -> Response:
@@ -413,7 +379,7 @@ def router(ctx: AppContext) -> APIRouter:
             product=product,
             max_pixels=lim,
             background=background,
-            shadow=shadow.value,
+            shadow=shadow.value if shadow is not None else None,
             shadow_opacity=shadow_opacity,
             fmt=format.value,
             background_image=await opt_image(background_image, "background_image"),

@@ -116,6 +116,8 @@ async function select(item) {
   $("before").src = item.photoURL;
   if (item.resultURL) $("after").src = item.resultURL;
   await $("before").decode().catch(() => {});
+  // small photos are shown at most at twice their size (sharper than stretched to the column)
+  $("stage").style.maxWidth = `${Math.max(360, 2 * ($("before").naturalWidth || 360))}px`;
   sizeBrush();
   if (!item.cutout) await cutOut(item);
   else if (!item.result) await render(item);
@@ -174,8 +176,10 @@ async function render(item) {
     form.append("product", item.product, "product.png");
     form.append("background", $("bg-transparent").checked ? "transparent" : $("bg-color").value);
     const shadow = $("shadow").value;
-    form.append("shadow", shadow);
-    if (shadow !== "none") form.append("shadow_opacity", String($("shadow-opacity").value / 100));
+    if (shadow !== "none") {
+      form.append("shadow", shadow);
+      form.append("shadow_opacity", String($("shadow-opacity").value / 100));
+    }
     form.append("format", "png");
     const r = await call("/v1/compose", form);
     item.mode = "edit";
