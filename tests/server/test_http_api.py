@@ -4,6 +4,7 @@ endpoint, async jobs with SSE progress, keys and rate limits."""
 from __future__ import annotations
 
 import base64
+import importlib.util
 import io
 import json
 import time
@@ -25,10 +26,25 @@ def _img(data: bytes) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(data)))
 
 
+def _tiny_generator(folder: Path) -> None:
+    """A random-weight CVAE saved like `productstudio train` does (16 px, hashing text)."""
+    from productstudio.models.conditioning.fusion import ConditionConfig
+    from productstudio.models.data import Vocab
+    from productstudio.models.generators import GENERATORS, VAEConfig
+
+    vocab = Vocab.build([{"colour": "Red"}, {"colour": "Blue"}], ("colour",))
+    cc = ConditionConfig.from_vocab(vocab, text_encoder="hashing", emb_dim=8, out_dim=16)
+    model = GENERATORS.get("vae").from_config(VAEConfig(size=16, z_dim=8, channels=4), cc, vocab)
+    model.save_pretrained(folder)
+
+
 @pytest.fixture(scope="module")
 def client(tmp_module: Path) -> Iterator[TestClient]:
+    gens = tmp_module / "generators"
+    if importlib.util.find_spec("torch") is not None:
+        _tiny_generator(gens / "tiny-vae")
     with patched_env(server_env()):
-        app = make_app(tmp_module / "data")
+        app = make_app(tmp_module / "data", generators_dir=gens)
         with TestClient(app) as c:
             yield c
 
@@ -280,3 +296,28 @@ def test_cancel_deletes_files(client: TestClient, photo: bytes, tmp_module: Path
     assert client.get(f"/v1/jobs/{job_id}/result").status_code == 409
     assert client.delete(f"/v1/jobs/{job_id}").status_code == 204
     assert client.get(f"/v1/jobs/{job_id}").status_code == 404
+
+
+def test_generator_sampling_sync_and_job(client: TestClient) -> None:
+    """/v1/sample answers PNGs (a zip for n > 1), same seed same images; a sampling job
+    streams progress to done and zips its images."""
+    if "tiny-vae" not in client.get("/v1/info").json()["generators"]:
+        pytest.skip("torch not installed")
+    form = {"generator": "tiny-vae", "title": "red shoe", "attrs": '{"colour": "Red"}', "seed": "3"}
+    one = client.post("/v1/sample", data=form)
+    assert one.status_code == 200, one.text
+    assert _img(one.content).shape == (16, 16, 3)
+    assert client.post("/v1/sample", data=form).content == one.content
+    many = client.post("/v1/sample", data={**form, "n": "3"})
+    assert zipfile.ZipFile(io.BytesIO(many.content)).namelist() == [
+        "sample_000.png",
+        "sample_001.png",
+        "sample_002.png",
+    ]
+    bad = client.post("/v1/sample", data={**form, "attrs": "colour=Red"})
+    assert bad.status_code == 400 and "attrs" in bad.json()["errors"][0]["title"]
+    job = client.post("/v1/jobs/sample", data={**form, "n": "10"}).json()
+    seen = _events(client, job["id"])
+    assert seen[-1]["status"] == "done", seen[-1]["message"]
+    z = zipfile.ZipFile(io.BytesIO(client.get(f"/v1/jobs/{job['id']}/result").content))
+    assert len([n for n in z.namelist() if n.endswith(".png")]) == 10
