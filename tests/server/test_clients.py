@@ -5,6 +5,7 @@ API keys with a per-key rate limit."""
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -155,3 +156,27 @@ def test_keys_and_rate_limit(keyed: tuple[str, str, Any]) -> None:
     store.revoke_key(row.id)
     with httpx.Client(base_url=url, timeout=30) as c:
         assert c.get("/v1.0/account", headers={"X-Api-Key": key}).status_code == 403
+
+
+def test_client_gone_frees_the_slot(base_url: str, store_photo: bytes) -> None:
+    """A client that hangs up during a long request: the server notices, kills the worker
+    running it (a fresh one replaces it) and the next request is served."""
+    with httpx.Client(base_url=base_url, timeout=30) as c:
+        info = c.get("/v1/info").json()
+        if "realesr-general-x4v3" not in info["upscalers"]:
+            pytest.skip("Real-ESRGAN weights not found")
+        before = c.get("/v1/health").json()["queue"]["workers_replaced"]
+    with pytest.raises(httpx.TimeoutException), httpx.Client(base_url=base_url, timeout=1.0) as c:
+        c.post(
+            "/v1/upscale",
+            files={"image": ("s.jpg", store_photo)},
+            data={"scale": "4", "model": "realesr-general-x4v3"},
+        )
+    with httpx.Client(base_url=base_url, timeout=60) as c:
+        deadline = time.monotonic() + 30
+        while c.get("/v1/health").json()["queue"]["workers_replaced"] == before:
+            assert time.monotonic() < deadline, "the abandoned request kept its worker"
+            time.sleep(0.2)
+        assert c.get("/v1/health").json()["queue"]["running"] == 0
+        ok = c.post("/v1/adjust", files={"image": ("s.jpg", store_photo)})
+        assert ok.status_code == 200
