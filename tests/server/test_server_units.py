@@ -207,3 +207,13 @@ def test_request_model_messages() -> None:
 )
 def test_safe_upload_names(name: str, expected: str) -> None:
     assert safe_name(name, 3) == expected
+
+
+def test_public_server_without_keys_refuses_to_start(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from productstudio.server import create_app
+
+    app = create_app(host="0.0.0.0", data_dir=tmp_path, concurrency=1)
+    with pytest.raises(InvalidParamsError, match="keys add"), TestClient(app):
+        pass

@@ -71,3 +71,32 @@ def test_postgres_store_and_batch_items(tmp_path: Path, photo_path: Path) -> Non
         assert any(r.source == str(src) for r in rows.rows())
     finally:
         rows.close()
+
+
+def test_jobs_of_a_stopped_server_are_queued_again(tmp_path: Path) -> None:
+    """A job left running by a process that no longer exists goes back to the queue; one
+    running in a live process stays."""
+    import socket
+
+    from sqlalchemy import update
+    from sqlalchemy.orm import Session
+
+    from productstudio.server.store import JobRow
+
+    store = ServerStore(f"sqlite:///{tmp_path / 'server.sqlite'}")
+    try:
+        dead = store.create_job(JobKind.BATCH, {}, total=1)
+        live = store.create_job(JobKind.BATCH, {}, total=1)
+        host = socket.gethostname()
+        with Session(store.engine) as s, s.begin():
+            for job, pid in ((dead, 2**22 + 12345), (live, os.getpid())):
+                s.execute(
+                    update(JobRow)
+                    .where(JobRow.id == job.id)
+                    .values(status=JobStatus.RUNNING.value, owner=f"{host}:{pid}")
+                )
+        assert store.requeue_orphans() == 1
+        assert store.get_job(dead.id).status is JobStatus.QUEUED  # type: ignore[union-attr]
+        assert store.get_job(live.id).status is JobStatus.RUNNING  # type: ignore[union-attr]
+    finally:
+        store.close()
