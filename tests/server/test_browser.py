@@ -125,12 +125,13 @@ def test_errors_in_words_and_keyboard(page: tuple[Any, str], tmp_path: Path) -> 
     pg, _ = page
     bad = tmp_path / "notes.png"
     bad.write_bytes(b"these are notes, not a picture")
+    before = pg.locator("#thumbs button").count()
     pg.set_input_files("#files", str(bad))
     pg.wait_for_function("document.getElementById('errors').textContent.length > 0")
     _idle(pg)
     assert "notes.png" in pg.text_content("#errors")
     assert "not an image" in pg.text_content("#errors")
-    assert pg.locator("#thumbs button").count() == 1  # the unusable file left the list
+    assert pg.locator("#thumbs button").count() == before  # the unusable file left the list
     pg.focus("#drop")
     with pg.expect_file_chooser(timeout=10_000):
         pg.keyboard.press("Enter")
@@ -159,8 +160,18 @@ def test_batch_with_progress(page: tuple[Any, str]) -> None:
         "#batch-progress", "max"
     )
     rows = pg.locator("#batch-table tbody tr")
-    assert rows.count() == 3  # the photo of the first test and these two
+    assert rows.count() >= 2  # these two (and the photo of the first test)
     verdicts = [rows.nth(i).locator("td").nth(2).text_content() for i in range(rows.count())]
     assert all(v in ("pass", "warn", "fail") for v in verdicts), verdicts
     data = _download(pg, "#batch-zip")
     assert "report.json" in zipfile.ZipFile(io.BytesIO(data)).namelist()
+
+
+def test_api_docs_render_offline(page: tuple[Any, str]) -> None:
+    """/docs is Swagger UI from the package's own files: the operations render with no CDN
+    (this browser has no network beyond 127.0.0.1)."""
+    pg, url = page
+    pg.goto(url + "/docs")
+    pg.wait_for_selector(".opblock-summary-path", timeout=60_000)
+    paths = pg.locator(".opblock-summary-path").all_text_contents()
+    assert "/v1.0/removebg" in [p.strip().replace("\u200b", "") for p in paths]

@@ -11,6 +11,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -117,6 +118,38 @@ def install_error_handlers(app: FastAPI) -> None:
         return _error_response(error_info(exc))
 
 
+def _offline_docs(app: FastAPI) -> None:
+    """Swagger UI at /docs from the files shipped in the fastapi-offline package (no CDN);
+    without it, /docs says so and points to /openapi.json."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.responses import HTMLResponse
+
+    try:
+        import fastapi_offline
+
+        assets: str | None = str(Path(fastapi_offline.__file__).parent / "static")
+    except ImportError:
+        assets = None
+    if assets is not None:
+        app.mount("/_docs", StaticFiles(directory=assets), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        if assets is None:
+            return HTMLResponse(
+                "<p>The interactive docs need the fastapi-offline package "
+                '(<code>pip install "productstudio[server]"</code>); the schema is at '
+                '<a href="/openapi.json">/openapi.json</a>.</p>'
+            )
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="ProductStudio API",
+            swagger_js_url="/_docs/swagger-ui-bundle.js",
+            swagger_css_url="/_docs/swagger-ui.css",
+            swagger_favicon_url="/_docs/favicon.png",
+        )
+
+
 def create_app(settings: ServerSettings | None = None, **overrides: Any) -> FastAPI:
     """The ProductStudio server application.
 
@@ -171,11 +204,12 @@ def create_app(settings: ServerSettings | None = None, **overrides: Any) -> Fast
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,
         redoc_url=None,
     )
     app.state.ps = ctx
     install_error_handlers(app)
+    _offline_docs(app)
     for make in ROUTERS:
         app.include_router(make(ctx))
     static = resources.files("productstudio.server").joinpath("static")
