@@ -15,6 +15,7 @@ from productstudio.cli import edit_cmds  # noqa: F401  isort: skip
 from productstudio.cli import feedback_cmds  # noqa: F401  isort: skip
 from productstudio.cli import scene_cmds  # noqa: F401  isort: skip
 from productstudio.cli import models_cmds  # noqa: F401  isort: skip
+from productstudio.cli import serve_cmd  # noqa: F401  isort: skip
 
 
 def main() -> None:
