@@ -85,4 +85,57 @@ def difference_mask(
     return np.asarray(keep[labels])
 
 
-__all__ = ["border_is", "difference_mask", "plain_border_color"]
+def edge_band_radius(shape: tuple[int, int]) -> int:
+    """Radius (px) of the band around the product where soft edges and JPEG ringing live:
+    ``max(8, 0.6 % of the long side)``."""
+    return max(8, round(0.006 * max(shape)))
+
+
+def visible_mask(
+    image: np.ndarray, color: tuple[int, int, int], tolerance: int = 8
+) -> NDArray[np.bool_]:
+    """The product as a viewer sees it on a plain ``color`` background.
+
+    :func:`difference_mask`, plus pixels within :func:`edge_band_radius` of it that still
+    differ by more than ``tolerance`` (soft and anti-aliased edges the mask's clean-up drops).
+    The one definition of the product on a flattened picture: the compliance checker's fill
+    rule, the canvas op (``CanvasParams.visible_on``) and ``check --fix`` all use it.
+    """
+    check_image(image)
+    rgb = to_uint8(image)[..., :3]
+    fg = difference_mask(rgb, color, tolerance)
+    if not fg.any():
+        return fg
+    r = edge_band_radius(fg.shape)
+    near = cv2.distanceTransform((~fg).astype(np.uint8), cv2.DIST_L2, 3) <= r
+    return np.asarray(fg | (near & (_deviation(rgb, color) > tolerance)))
+
+
+def visible_box(
+    image: np.ndarray, color: tuple[int, int, int], tolerance: int = 8
+) -> tuple[int, int, int, int] | None:
+    """Bounding box of :func:`visible_mask`: (x0, y0, x1, y1) with exclusive ends, or None
+    when nothing differs.
+
+    Example:
+        >>> img = np.full((40, 40, 3), 255, np.uint8); img[10:30, 12:28] = (20, 40, 200)
+        >>> img[10:30, 11] = 230   # a soft edge column
+        >>> visible_box(img, (255, 255, 255))
+        (11, 10, 28, 30)
+    """
+    fg = visible_mask(image, color, tolerance)
+    if not fg.any():
+        return None
+    rows = np.flatnonzero(fg.any(axis=1))
+    cols = np.flatnonzero(fg.any(axis=0))
+    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+
+
+__all__ = [
+    "border_is",
+    "difference_mask",
+    "edge_band_radius",
+    "plain_border_color",
+    "visible_box",
+    "visible_mask",
+]
