@@ -8,14 +8,37 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from productstudio.cli.app import app, err, fail, handle_errors, out, progress_bar
+from productstudio.cli.app import (
+    app,
+    byte_progress,
+    err,
+    fail,
+    go_offline,
+    handle_errors,
+    out,
+    progress_bar,
+)
 from productstudio.errors import InvalidParamsError
 from productstudio.imaging import ImageFormat, encode_image, encode_mask, load_image, write_atomic
-from productstudio.models.discovery import available, find_weights, resolve
-from productstudio.models.pull import pull, verify
-from productstudio.models.segmenters import SEGMENTERS, load_segmenter
+from productstudio.models.discovery import (
+    Pick,
+    Resolved,
+    available,
+    find_weights,
+    model_folders,
+    origin_of,
+    resolve,
+)
+from productstudio.models.pull import human_size, models_cache, offline_mode, pull, verify
+from productstudio.models.segmenters import (
+    FIRST_RUN_MODEL,
+    SEGMENTERS,
+    Segmenter,
+    resolve_segmenter,
+)
 from productstudio.ops.canvas import Align
 from productstudio.ops.cutout import CutoutParams, Refine, cutout
 
@@ -24,9 +47,38 @@ if TYPE_CHECKING:
 
 MODEL_HELP = (
     "Segmenter: a name (see `productstudio models list`), 'auto' (best model found in "
-    "PRODUCTSTUDIO_MODELS or rembg's ~/.u2net, else the built-in classical one) or a path to "
-    "an .onnx file."
+    "PRODUCTSTUDIO_MODELS, rembg's ~/.u2net or the cache; on a first run with none it "
+    f"downloads {FIRST_RUN_MODEL}, else the built-in classical one) or a path to an .onnx file."
 )
+OFFLINE_HELP = (
+    "Never download: with no model found, `--model auto` uses the built-in classical "
+    "segmenter (plain backgrounds only). Same as PRODUCTSTUDIO_OFFLINE=1."
+)
+
+
+def pick_segmenter(
+    model: str, *, offline: bool = False, header: bool = False
+) -> Resolved[Segmenter]:
+    """Resolve ``--model`` once, before any work, the same way for every command: the
+    first-run download's notice line and progress bar, or why it fell back, go to stderr.
+
+    Args:
+        header: the caller prints :meth:`Resolved.describe` in its own header line (``run``);
+            otherwise a first-run download or a fallback is told here in one line.
+    """
+    if offline:
+        go_offline()
+
+    def notice(message: str) -> None:
+        err.print("[yellow]![/] " + escape(message), highlight=False)
+
+    with byte_progress(f"download {FIRST_RUN_MODEL}") as bar:
+        chosen = resolve_segmenter(model, on_notice=notice, on_progress=bar)
+    if chosen.problem:
+        notice(chosen.problem)
+    if not header and chosen.pick in (Pick.DOWNLOADED, Pick.FALLBACK):
+        err.print(f"segmenter: {escape(chosen.describe())}", highlight=False)
+    return chosen
 
 
 def _format_option(value: str) -> ImageFormat:
@@ -78,6 +130,7 @@ def run(
     recipe: Path | None = typer.Option(
         None, help="A YAML recipe file (see `productstudio recipe show amazon-main`)."
     ),
+    offline: bool = typer.Option(False, "--offline", help=OFFLINE_HELP),
 ) -> None:
     """Make marketplace-ready main images: cut out, centre, white background, square JPEG.
 
@@ -112,7 +165,8 @@ def run(
     )
     from productstudio.catalog.sources import list_items
 
-    entry, path = resolve(SEGMENTERS, model)  # fail fast on a bad --model, before any work
+    chosen = pick_segmenter(model, offline=offline, header=True)  # fails fast, before work
+    spec = dataclasses.replace(spec, model=chosen.choice)  # workers never resolve `auto` again
     items = list_items(inputs, missing="keep", exclude=[output])
     if not items:
         raise fail(
@@ -121,8 +175,7 @@ def run(
     tasks = plan_tasks(((it.key, it.path, dict(it.attrs)) for it in items), output, spec.suffix)
     n_workers = workers or min(default_workers(), len(tasks))
     err.print(
-        f"[bold]{len(tasks)}[/] photo(s) → {output}  (segmenter: {entry.name}"
-        + (f" from {path}" if path else "")
+        f"[bold]{len(tasks)}[/] photo(s) → {output}  (segmenter: {escape(chosen.describe())}"
         + f", {n_workers} worker(s))",
         highlight=False,
     )
@@ -180,6 +233,7 @@ def cutout_cmd(
     max_pixels: int | None = typer.Option(
         None, min=1, help="Refuse larger inputs (default 50 MP)."
     ),
+    offline: bool = typer.Option(False, "--offline", help=OFFLINE_HELP),
 ) -> None:
     """Cut one product out: an RGBA image with a soft alpha and clean edges."""
     fmt = ImageFormat.PNG if output == "-" else ImageFormat.from_suffix(output)
@@ -189,7 +243,7 @@ def cutout_cmd(
         loaded = load_image(sys.stdin.buffer.read(), name="<stdin>", max_pixels=max_pixels)
     else:
         loaded = load_image(Path(image), max_pixels=max_pixels)
-    seg = load_segmenter(model).segment(loaded.pixels)
+    seg = pick_segmenter(model, offline=offline).load().segment(loaded.pixels)
     if seg.unsure:
         err.print(
             f"[yellow]warning:[/] unsure cut-out of {loaded.source} ({seg.backend}, confidence "
@@ -213,37 +267,66 @@ app.add_typer(models_app, name="models")
 @models_app.command("list")
 @handle_errors
 def models_list() -> None:
-    """Every segmenter, whether its weights were found, and what `auto` picks."""
+    """Every segmenter: whether its file was found and where (which model folder), the
+    pinned download `models pull` fetches, and what `auto` picks."""
+    folders = model_folders()
     found = {e.name: p for e, p in available(SEGMENTERS)}
-    best = next(iter(found), None)
+    learned = [n for n, p in found.items() if p is not None]
+    best = learned[0] if learned else next(iter(found), None)
     table = Table(title="segmenters (best first)")
-    for col in ("name", "available", "weights", "summary"):
-        table.add_column(col)
+    table.add_column("name", no_wrap=True)
+    for col in ("available", "weights", "from", "download", "summary"):
+        table.add_column(col, overflow="fold")
     for name in sorted(SEGMENTERS.names(), key=lambda n: -SEGMENTERS.get(n).rank):
         e = SEGMENTERS.get(name)
-        here = name in found
-        mark = "[green]yes[/]" if here else "no"
+        here = found.get(name)
+        mark = "[green]yes[/]" if name in found else "no"
         if name == best:
             mark += " (auto)"
-        where = "built in" if not e.needs_weights else (str(found[name]) if here else "-")
-        table.add_row(name, mark, where, e.summary)
+        if not e.needs_weights:
+            where, origin, dl = "built in", "-", "-"
+        else:
+            where = str(here) if here else "-"
+            origin = (origin_of(here, folders) or "--model PATH") if here else "-"
+            dl = human_size(e.size) if e.url and e.sha256 else "none pinned"
+        table.add_row(name, mark, escape(where), origin, dl, e.summary)
     out.print(table)
+    if not learned:
+        first = SEGMENTERS.get(FIRST_RUN_MODEL)
+        if offline_mode():
+            err.print(
+                "auto: no model file found and offline mode is on: `auto` uses classical "
+                f"(plain backgrounds only); `productstudio models pull {FIRST_RUN_MODEL}` "
+                "fetches a model when you are online.",
+                highlight=False,
+            )
+        else:
+            err.print(
+                f"auto: no model file found: the first `run` or `cutout` downloads "
+                f"{FIRST_RUN_MODEL} ({human_size(first.size)}) into {escape(str(models_cache()))}"
+                f"; `productstudio models pull {FIRST_RUN_MODEL}` does it now.",
+                highlight=False,
+            )
+    searched = ", ".join(f"{f.label}: {f.path}" for f in folders) or "none exists yet"
+    err.print(f"model folders searched: {escape(searched)}", highlight=False)
 
 
 @models_app.command("pull")
 @handle_errors
 def models_pull(
-    name: str = typer.Argument(..., help="Model name, e.g. u2netp or isnet-general-use."),
+    name: str = typer.Argument(
+        ..., help="Model name from `productstudio models list`, e.g. u2netp or isnet-general-use."
+    ),
     url: str | None = typer.Option(
         None, help="Download from this URL instead (the sha256 pin still applies)."
     ),
     force: bool = typer.Option(False, help="Download again even if a verified copy exists."),
 ) -> None:
-    """Download a model into the cache, checking its pinned sha256."""
+    """Download a model into the cache, checking its pinned sha256 (rembg's release file)."""
     entry = SEGMENTERS.get(name)
-    with progress_bar(f"pull {name}", 0) as on_progress:
+    with byte_progress(f"pull {entry.name}") as on_progress:
         path = pull(entry, url=url, force=force, on_progress=on_progress)
-    out.print(str(path))
+    out.print(str(path), highlight=False)
 
 
 @models_app.command("verify")
@@ -293,4 +376,12 @@ def models_verify(
         raise typer.Exit(1)
 
 
-__all__ = ["cutout_cmd", "find_weights", "models_list", "models_pull", "models_verify", "run"]
+__all__ = [
+    "cutout_cmd",
+    "find_weights",
+    "models_list",
+    "models_pull",
+    "models_verify",
+    "pick_segmenter",
+    "run",
+]

@@ -113,10 +113,10 @@ class _LazySegmenter:
         return getattr(self.loaded, "name", self.choice)
 
     def segment(self, image: Any) -> Any:
-        if self.loaded is None:
-            from productstudio.models.segmenters import load_segmenter
+        if self.loaded is None:  # resolved like `run` and `cutout`, once, when first needed
+            from productstudio.cli.main_cmds import pick_segmenter
 
-            self.loaded = load_segmenter(self.choice)
+            self.loaded = pick_segmenter(self.choice).load()
         return self.loaded.segment(image)
 
 

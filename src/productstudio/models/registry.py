@@ -86,9 +86,10 @@ class BackendEntry(Generic[B]):
         file_names: file names that identify this model's weights on disk (for discovery).
         rank: higher is better; ``auto`` picks the highest-ranked backend whose weights exist.
         url, sha256: where ``models pull`` downloads it from and the pinned checksum.
+        size: the pinned size of that download in bytes (``None``: unknown).
     """
 
-    __slots__ = ("file_names", "load", "name", "rank", "sha256", "summary", "url")
+    __slots__ = ("file_names", "load", "name", "rank", "sha256", "size", "summary", "url")
 
     def __init__(
         self,
@@ -100,6 +101,7 @@ class BackendEntry(Generic[B]):
         rank: int = 0,
         url: str | None = None,
         sha256: str | None = None,
+        size: int | None = None,
     ) -> None:
         self.name = name
         self.summary = summary
@@ -108,6 +110,7 @@ class BackendEntry(Generic[B]):
         self.rank = rank
         self.url = url
         self.sha256 = sha256
+        self.size = size
 
     @property
     def needs_weights(self) -> bool:
