@@ -30,12 +30,12 @@ from productstudio.models.segmenters.onnx import ONNX_MODELS, OnnxModel, OnnxSeg
 SEGMENTERS: Registry[BackendEntry[Segmenter]] = Registry("segmenter")
 REFINE_UP_TO = 512  # model input sizes (px) that get plain-background refinement
 
-#: The model ``--model auto`` downloads when no model file is found (first run). U²-Netp:
-#: a 4.6 MB download (IS-Net: 178.6 MB), about 7x faster per photo on a CPU, and on the 12
-#: hand-held in-store photos its masks are solid where IS-Net's are see-through (soft interior
-#: 0.25 vs 2.6 of the product area); IS-Net is far better on cluttered scenes with thin parts
-#: (DIS5K IoU 0.93 vs 0.33), so users who need that pull it. Evidence: docs/models.md,
-#: benchmarks/first_run_model.py.
+#: The model ``--model auto`` downloads when no model file is found (first run). U²-Netp: a
+#: 4.6 MB download (IS-Net: 178.6 MB), 8x faster per photo on a CPU, and on the 12 hand-held
+#: in-store photos its raw masks are solid where IS-Net's are see-through (soft interior 0.16
+#: vs 1.93 of the product area). IS-Net is far better on cluttered scenes with thin parts
+#: (DIS5K product-like IoU 0.97 vs 0.21, its training domain), so users who need that pull it.
+#: Evidence and how to revisit: docs/models.md, benchmarks/first_run_model.py.
 FIRST_RUN_MODEL = "u2netp"
 FALLBACK_CAVEAT = "plain backgrounds only"  # what the built-in classical segmenter suits
 
