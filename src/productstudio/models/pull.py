@@ -259,14 +259,18 @@ def _stream(
     on_progress: Progress | None,
 ) -> str:
     """Append the bytes from ``start`` to ``part``; the sha256 of the whole file."""
-    from productstudio import __version__
+    from importlib.metadata import PackageNotFoundError, version
 
+    try:
+        agent = f"productstudio/{version('productstudio')}"
+    except PackageNotFoundError:  # a source checkout that is not installed
+        agent = "productstudio"
     h = hashlib.sha256()
     if start:
         with part.open("rb") as fh:
             for block in iter(lambda: fh.read(CHUNK), b""):
                 h.update(block)
-    headers = {"User-Agent": f"productstudio/{__version__}"}
+    headers = {"User-Agent": agent}
     if start:
         headers["Range"] = f"bytes={start}-"
     host = urllib.parse.urlsplit(url).netloc or url
