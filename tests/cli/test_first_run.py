@@ -144,53 +144,73 @@ def test_first_run_downloads_uses_and_reuses(
 def test_models_list_shows_where_files_came_from(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    """Each found file is listed with its folder: PRODUCTSTUDIO_MODELS, rembg's, the cache."""
+    """Each found segmenter file is listed with its folder: PRODUCTSTUDIO_MODELS, rembg's, the
+    cache, or `models add`; each missing one with the size `models pull` would fetch."""
     mine, rembg = tmp_path / "mine" / "deep", tmp_path / "u2net"
     for d in (mine, rembg, models_cache()):
         d.mkdir(parents=True)
     (mine / "isnet-general-use.onnx").write_bytes(b"x")
     (rembg / "silueta.onnx").write_bytes(b"x")
     (models_cache() / "u2netp.onnx").write_bytes(b"x")
+    (tmp_path / "my-u2net.onnx").write_bytes(b"x")
     monkeypatch.setenv("PRODUCTSTUDIO_MODELS", str(tmp_path / "mine"))
     monkeypatch.setenv("U2NET_HOME", str(rembg))
     monkeypatch.setenv("COLUMNS", "300")
     get_settings.cache_clear()
-    r = runner.invoke(app, ["models", "list"])
+    r = runner.invoke(app, ["models", "add", "u2net", str(tmp_path / "my-u2net.onnx")])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["models", "list", "--kind", "segmenter"])
     assert r.exit_code == 0, r.output
     rows = {ln.split("│")[1].strip(): ln for ln in r.stdout.splitlines() if "│" in ln}
-    assert "yes (auto)" in rows["isnet-general-use"]
+    assert "yes ★" in rows["isnet-general-use"]
     assert "PRODUCTSTUDIO_MODELS" in rows["isnet-general-use"]
     assert "rembg (U2NET_HOME)" in rows["silueta"]
     assert "cache (models pull)" in rows["u2netp"]
+    assert "models add" in rows["u2net"]
     assert "built in" in rows["classical"] and "178.6 MB" in rows["isnet-general-use"]
-    assert "no " in rows["u2net"] and "176.0 MB" in rows["u2net"]
+    assert "no " in rows["birefnet-general"] and "972.7 MB" in rows["birefnet-general"]
     assert "model folders searched: PRODUCTSTUDIO_MODELS" in r.stderr
+    assert "first `run`" not in r.stderr
 
 
 def test_models_list_tells_the_first_run(monkeypatch: pytest.MonkeyPatch) -> None:
-    r = runner.invoke(app, ["models", "list"])
+    r = runner.invoke(app, ["models", "list", "--kind", "segmenter"])
     assert "offline mode is on: `auto` uses classical" in r.stderr
     monkeypatch.delenv("PRODUCTSTUDIO_OFFLINE")
     get_settings.cache_clear()
-    r = runner.invoke(app, ["models", "list"])
+    r = runner.invoke(app, ["models", "list", "--kind", "segmenter"])
     assert "the first `run` or `cutout` downloads u2netp (4.6 MB)" in r.stderr
 
 
 def test_models_pull_knows_every_listed_name(online: ModelServer) -> None:
-    """`models pull NAME` for every name `models list` shows asks the server for that model's
-    pinned release file (here: 404, a clear one-line error), or says it is built in."""
+    """`models pull NAME` for every name `models list` shows: a segmenter asks the server for
+    its pinned release file (here: 404, one clear line); every other model says in one line
+    why there is nothing to download."""
+    from productstudio.models.inventory import list_models
+
     wanted = {}
-    for name in SEGMENTERS.names():
-        r = runner.invoke(app, ["models", "pull", name])
-        assert r.exit_code == 2, (name, r.output)
-        if SEGMENTERS.get(name).needs_weights:
-            url = SEGMENTERS.get(name).url or ""
-            wanted[url.rsplit("/", 1)[-1]] = name
-            assert f"cannot download '{name}'" in r.stderr and "HTTP 404" in r.stderr
+    for row in list_models():
+        r = runner.invoke(app, ["models", "pull", row.name])
+        assert r.exit_code == 2, (row.name, r.output)
+        assert r.stderr.startswith("error: ") and r.stderr.count("\n") == 1, r.stderr
+        entry = SEGMENTERS.get(row.name) if row.name in SEGMENTERS else None
+        if entry is not None and entry.needs_weights:
+            wanted[(entry.url or "").rsplit("/", 1)[-1]] = row.name
+            assert f"cannot download '{row.name}'" in r.stderr and "HTTP 404" in r.stderr
         else:
-            assert "built in and needs no weights" in r.stderr
+            assert any(
+                why in r.stderr
+                for why in (
+                    "needs no model file",
+                    "no pinned download exists",
+                    "has no file to download",
+                    "own generators",
+                )
+            ), r.stderr
     assert sorted(online.names()) == sorted(wanted)
     assert {"u2net.onnx", "silueta.onnx", "u2netp.onnx"} <= set(wanted)
+    r = runner.invoke(app, ["models", "pull", "nope"])
+    assert r.exit_code == 2 and "unknown model 'nope'" in r.stderr
 
 
 def test_models_pull_offline_refuses(model_server: ModelServer) -> None:

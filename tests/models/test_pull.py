@@ -139,7 +139,7 @@ def test_pull_offline_and_unpinned(model_server: ModelServer, tmp_path: Path) ->
     with pytest.raises(DownloadError, match="offline mode is on"):
         pull(_entry(), url=f"{model_server.url}/m.onnx", dest_dir=tmp_path)
     assert model_server.requests == []
-    with pytest.raises(InvalidParamsError, match="built in and needs no weights"):
+    with pytest.raises(InvalidParamsError, match="needs no model file"):
         pull(SEGMENTERS.get("classical"), offline=False)
     bare: BackendEntry[object] = BackendEntry("x", "x", lambda p: p, file_names=("x.onnx",))
     with pytest.raises(InvalidParamsError, match="no pinned download exists for 'x'.*x.onnx"):

@@ -28,11 +28,9 @@ from productstudio.models.discovery import (
     Resolved,
     available,
     find_weights,
-    model_folders,
-    origin_of,
     resolve,
 )
-from productstudio.models.pull import human_size, models_cache, offline_mode, pull, verify
+from productstudio.models.pull import pull, verify
 from productstudio.models.segmenters import (
     FIRST_RUN_MODEL,
     SEGMENTERS,
@@ -266,49 +264,27 @@ app.add_typer(models_app, name="models")
 
 @models_app.command("list")
 @handle_errors
-def models_list() -> None:
-    """Every segmenter: whether its file was found and where (which model folder), the
-    pinned download `models pull` fetches, and what `auto` picks."""
-    folders = model_folders()
-    found = {e.name: p for e, p in available(SEGMENTERS)}
-    learned = [n for n, p in found.items() if p is not None]
-    best = learned[0] if learned else next(iter(found), None)
-    table = Table(title="segmenters (best first)")
-    table.add_column("name", no_wrap=True)
-    for col in ("available", "weights", "from", "download", "summary"):
-        table.add_column(col, overflow="fold")
-    for name in sorted(SEGMENTERS.names(), key=lambda n: -SEGMENTERS.get(n).rank):
-        e = SEGMENTERS.get(name)
-        here = found.get(name)
-        mark = "[green]yes[/]" if name in found else "no"
-        if name == best:
-            mark += " (auto)"
-        if not e.needs_weights:
-            where, origin, dl = "built in", "-", "-"
-        else:
-            where = str(here) if here else "-"
-            origin = (origin_of(here, folders) or "--model PATH") if here else "-"
-            dl = human_size(e.size) if e.url and e.sha256 else "none pinned"
-        table.add_row(name, mark, escape(where), origin, dl, e.summary)
-    out.print(table)
-    if not learned:
-        first = SEGMENTERS.get(FIRST_RUN_MODEL)
-        if offline_mode():
-            err.print(
-                "auto: no model file found and offline mode is on: `auto` uses classical "
-                f"(plain backgrounds only); `productstudio models pull {FIRST_RUN_MODEL}` "
-                "fetches a model when you are online.",
-                highlight=False,
-            )
-        else:
-            err.print(
-                f"auto: no model file found: the first `run` or `cutout` downloads "
-                f"{FIRST_RUN_MODEL} ({human_size(first.size)}) into {escape(str(models_cache()))}"
-                f"; `productstudio models pull {FIRST_RUN_MODEL}` does it now.",
-                highlight=False,
-            )
-    searched = ", ".join(f"{f.label}: {f.path}" for f in folders) or "none exists yet"
-    err.print(f"model folders searched: {escape(searched)}", highlight=False)
+def models_list(
+    kind: list[str] = typer.Option(
+        [],
+        "--kind",
+        "-k",
+        help="Only these kinds: segmenter, upscaler, inpainter, style, text-detector, "
+        "generator, pipeline (repeatable).",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="JSON on stdout."),
+) -> None:
+    """Every model of every kind, whether it is here, and what `auto` picks."""
+    from productstudio.cli.models_cmds import print_inventory
+    from productstudio.models.manage import ModelKind
+
+    try:
+        kinds = [ModelKind(k) for k in kind] or None
+    except ValueError:
+        raise fail(
+            f"unknown --kind in {kind}: use {', '.join(k.value for k in ModelKind)}"
+        ) from None
+    print_inventory(kinds, as_json)
 
 
 @models_app.command("pull")
@@ -322,8 +298,34 @@ def models_pull(
     ),
     force: bool = typer.Option(False, help="Download again even if a verified copy exists."),
 ) -> None:
-    """Download a model into the cache, checking its pinned sha256 (rembg's release file)."""
-    entry = SEGMENTERS.get(name)
+    """Download a model into the cache, checking its pinned sha256 (rembg's release file).
+
+    Every name `models list` shows is known: segmenters download; other models say why they
+    do not (no pinned file, built in, or a pipeline to set up with `models add`)."""
+    from productstudio.errors import UnknownBackendError
+    from productstudio.models.inventory import find_backend, list_models
+
+    found = find_backend(name)
+    if found is None:
+        other = next((r for r in list_models(["pipeline", "generator"]) if r.name == name), None)
+        if other is not None and other.source == "trainable":
+            raise fail(
+                f"'{name}' is one of ProductStudio's own generators: nothing to download; "
+                f"train one with `productstudio train {name}`"
+            )
+        if other is not None:
+            raise fail(
+                f"'{name}' is a {other.kind.value} you set up yourself (`productstudio models "
+                "add NAME PATH`): `models pull` only fetches pinned model files"
+            )
+        pinned = [n for n in SEGMENTERS.names() if SEGMENTERS.get(n).sha256]
+        raise UnknownBackendError(
+            f"unknown model '{name}': `productstudio models list` shows every name; pinned "
+            f"downloads: {', '.join(pinned)}"
+        )
+    kind, entry = found
+    if entry.locate is not None or (not entry.file_names and entry.hint):
+        raise fail(f"the {kind.value} '{name}' has no file to download: {entry.hint}")
     with byte_progress(f"pull {entry.name}") as on_progress:
         path = pull(entry, url=url, force=force, on_progress=on_progress)
     out.print(str(path), highlight=False)
@@ -336,13 +338,23 @@ def models_verify(
         None, help="Model names or files (default: every model found)."
     ),
 ) -> None:
-    """Check found model files: checksum against the pin, and a test inference."""
+    """Check model files: segmenters against their pin plus a test inference; added models
+    and pipelines (diffusers folders, checkpoints, HF cache) by the sha256 of every file."""
     import numpy as np
 
     targets = []
+    others = [n for n in names or [] if n not in SEGMENTERS and Path(n).suffix != ".onnx"]
+    if others:
+        from productstudio.cli.models_cmds import verify_added
+
+        if not verify_added(others):
+            raise typer.Exit(1)
+        if len(others) == len(names):
+            return
     if names:
         for n in names:
-            targets.append(resolve(SEGMENTERS, n))
+            if n not in others:
+                targets.append(resolve(SEGMENTERS, n))
     else:
         targets = [(e, p) for e, p in available(SEGMENTERS)]
     table = Table(title="verify")
@@ -372,6 +384,13 @@ def models_verify(
         bad |= not ok
         table.add_row(entry.name, str(path or "-"), pin_txt, inf_txt)
     out.print(table)
+    if not names:
+        from productstudio.cli.models_cmds import verify_added
+        from productstudio.models.manage import ModelStore
+
+        added = [m.name for m in ModelStore().all()]
+        if added:
+            bad |= not verify_added(added)
     if bad:
         raise typer.Exit(1)
 

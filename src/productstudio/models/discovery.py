@@ -1,12 +1,15 @@
 """Find model files on disk and pick backends: ``name``, ``auto`` or a path.
 
 Search order for a backend's weights:
+0. a file added for it with ``productstudio models add NAME PATH`` (:mod:`.manage`);
 1. the folder in ``PRODUCTSTUDIO_MODELS`` (searched recursively by known file names);
 2. rembg's model folder: ``U2NET_HOME``, else ``~/.u2net`` (so users reuse models they have);
 3. ProductStudio's download cache (``models pull``), ``Settings.cache_dir / "models"``.
 
+A backend whose model is a folder (a diffusers pipeline) has a ``locate`` function instead.
+
 ``auto`` with none of them holding a model fetches the registry's recommended model into the
-cache once (:func:`resolve_auto`, like rembg's first run but sha256-pinned), unless offline
+cache once (:func:`resolve_choice`, like rembg's first run but sha256-pinned), unless offline
 mode is on; when that is not possible it falls back to the best built-in backend and says so.
 """
 
@@ -66,8 +69,19 @@ def search_dirs() -> list[Path]:
     return [f.path for f in model_folders()]
 
 
-def origin_of(path: Path, folders: Iterable[ModelFolder] | None = None) -> str | None:
-    """The label of the first searched folder that holds ``path`` (None: none of them)."""
+ADDED = "models add"  # origin of a file registered with `productstudio models add`
+
+
+def origin_of(
+    path: Path, folders: Iterable[ModelFolder] | None = None, backend: str | None = None
+) -> str | None:
+    """Where a found file came from: ``ADDED`` when it is the file ``models add`` recorded for
+    ``backend``, else the label of the first searched folder that holds it (None: neither)."""
+    if backend is not None:
+        from productstudio.models.manage import added_file_for
+
+        if added_file_for(backend) == path:
+            return ADDED
     for f in folders if folders is not None else model_folders():
         if path.is_relative_to(f.path):
             return f.label
@@ -81,9 +95,17 @@ def _walk(folder: Path) -> Iterator[Path]:
 
 
 def find_weights(entry: BackendEntry[B], dirs: Iterable[Path] | None = None) -> Path | None:
-    """The first file named like one of ``entry.file_names`` in the search folders."""
+    """The first file named like one of ``entry.file_names`` in the search folders (a file
+    added with ``models add`` first; ``entry.locate()`` for folder models)."""
+    if entry.locate is not None:
+        return entry.locate()
     if not entry.file_names:
         return None
+    from productstudio.models.manage import added_file_for
+
+    added = added_file_for(entry.name)
+    if added is not None:
+        return added
     wanted = {n.lower() for n in entry.file_names}
     for d in dirs if dirs is not None else search_dirs():
         direct = [d / n for n in entry.file_names if (d / n).is_file()]
@@ -136,6 +158,10 @@ def resolve(
     if not entry.needs_weights:
         return entry, None
     p = find_weights(entry)
+    if p is None and entry.hint:
+        raise WeightsNotFoundError(
+            f"the {registry.kind} '{entry.name}' is not set up: {entry.hint}"
+        )
     if p is None:
         where = ", ".join(str(d) for d in search_dirs()) or "(no model folder exists)"
         raise WeightsNotFoundError(
@@ -265,13 +291,14 @@ def resolve_choice(
     if text.lower() != AUTO:
         entry, path = resolve(registry, choice)
         if text in registry or path is None:
-            return Resolved(entry, path, Pick.NAMED, origin=origin_of(path) if path else None)
+            origin = origin_of(path, backend=entry.name) if path else None
+            return Resolved(entry, path, Pick.NAMED, origin=origin)
         return Resolved(entry, path, Pick.FILE)
     folders = model_folders()
     found = available(registry)
     for entry, path in found:
         if path is not None:
-            return Resolved(entry, path, Pick.FOUND, origin=origin_of(path, folders))
+            return Resolved(entry, path, Pick.FOUND, origin=origin_of(path, folders, entry.name))
     if not found:
         raise WeightsNotFoundError(f"no {registry.kind} available")
     fallback = found[0][0]

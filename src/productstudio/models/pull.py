@@ -136,15 +136,16 @@ def pull(
     """
     if not entry.file_names:
         raise InvalidParamsError(
-            f"'{entry.name}' is built in and needs no weights; nothing to pull"
+            f"'{entry.name}' needs no model file (built in, or shipped with its package); "
+            "nothing to pull"
         )
     src = source_url(entry, url)
     if not src or not entry.sha256:
         raise InvalidParamsError(
             f"no pinned download exists for '{entry.name}': ProductStudio only downloads files "
-            "whose sha256 it knows. Get the file yourself (rembg's release or the model's "
-            f"authors), save it as {entry.file_names[0]} in a folder named by "
-            "PRODUCTSTUDIO_MODELS (or rembg's ~/.u2net), or pass it with --model PATH"
+            "whose sha256 it knows. Get the file from the model's authors, then run "
+            f"`productstudio models add {entry.name} PATH`, or save it as "
+            f"{entry.file_names[0]} in the PRODUCTSTUDIO_MODELS folder"
         )
     if offline if offline is not None else offline_mode():
         raise DownloadError(
