@@ -3,7 +3,7 @@
 Registered backends (``INPAINTERS``), best first for ``--model auto``:
 ``lama`` > ``migan`` (ONNX files the user has) > ``telea`` > ``ns`` (OpenCV, no weights) >
 ``exemplar`` (ours, no weights). On real photos Telea beats our exemplar inpainter by 0.5 dB
-(object-sized holes) to 2.8 dB (text strokes) masked PSNR and is 30-50x faster
+(object-sized holes) to 2.8 dB (text strokes) masked PSNR and is 25-40x faster
 (``benchmarks/inpaint.py``), so ``auto`` prefers it; ``exemplar`` wins on regular textures
 (stripes, weaves, tiles) and is there by name. ``diffusion`` runs a pretrained diffusers
 model from local weights (``productstudio models add``); slow on a CPU, so also by name only.
