@@ -8,14 +8,35 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from productstudio.cli.app import app, err, fail, handle_errors, out, progress_bar
+from productstudio.cli.app import (
+    app,
+    byte_progress,
+    err,
+    fail,
+    go_offline,
+    handle_errors,
+    out,
+    progress_bar,
+)
 from productstudio.errors import InvalidParamsError
 from productstudio.imaging import ImageFormat, encode_image, encode_mask, load_image, write_atomic
-from productstudio.models.discovery import available, find_weights, resolve
+from productstudio.models.discovery import (
+    Pick,
+    Resolved,
+    available,
+    find_weights,
+    resolve,
+)
 from productstudio.models.pull import pull, verify
-from productstudio.models.segmenters import SEGMENTERS, load_segmenter
+from productstudio.models.segmenters import (
+    FIRST_RUN_MODEL,
+    SEGMENTERS,
+    Segmenter,
+    resolve_segmenter,
+)
 from productstudio.ops.canvas import Align
 from productstudio.ops.cutout import CutoutParams, Refine, cutout
 
@@ -24,9 +45,38 @@ if TYPE_CHECKING:
 
 MODEL_HELP = (
     "Segmenter: a name (see `productstudio models list`), 'auto' (best model found in "
-    "PRODUCTSTUDIO_MODELS or rembg's ~/.u2net, else the built-in classical one) or a path to "
-    "an .onnx file."
+    "PRODUCTSTUDIO_MODELS, rembg's ~/.u2net or the cache; on a first run with none it "
+    f"downloads {FIRST_RUN_MODEL}, else the built-in classical one) or a path to an .onnx file."
 )
+OFFLINE_HELP = (
+    "Never download: with no model found, `--model auto` uses the built-in classical "
+    "segmenter (plain backgrounds only). Same as PRODUCTSTUDIO_OFFLINE=1."
+)
+
+
+def pick_segmenter(
+    model: str, *, offline: bool = False, header: bool = False
+) -> Resolved[Segmenter]:
+    """Resolve ``--model`` once, before any work, the same way for every command: the
+    first-run download's notice line and progress bar, or why it fell back, go to stderr.
+
+    Args:
+        header: the caller prints :meth:`Resolved.describe` in its own header line (``run``);
+            otherwise a first-run download or a fallback is told here in one line.
+    """
+    if offline:
+        go_offline()
+
+    def notice(message: str) -> None:
+        err.print("[yellow]![/] " + escape(message), highlight=False)
+
+    with byte_progress(f"download {FIRST_RUN_MODEL}") as bar:
+        chosen = resolve_segmenter(model, on_notice=notice, on_progress=bar)
+    if chosen.problem:
+        notice(chosen.problem)
+    if not header and chosen.pick in (Pick.DOWNLOADED, Pick.FALLBACK):
+        err.print(f"segmenter: {escape(chosen.describe())}", highlight=False)
+    return chosen
 
 
 def _format_option(value: str) -> ImageFormat:
@@ -78,6 +128,7 @@ def run(
     recipe: Path | None = typer.Option(
         None, help="A YAML recipe file (see `productstudio recipe show amazon-main`)."
     ),
+    offline: bool = typer.Option(False, "--offline", help=OFFLINE_HELP),
 ) -> None:
     """Make marketplace-ready main images: cut out, centre, white background, square JPEG.
 
@@ -112,7 +163,8 @@ def run(
     )
     from productstudio.catalog.sources import list_items
 
-    entry, path = resolve(SEGMENTERS, model)  # fail fast on a bad --model, before any work
+    chosen = pick_segmenter(model, offline=offline, header=True)  # fails fast, before work
+    spec = dataclasses.replace(spec, model=chosen.choice)  # workers never resolve `auto` again
     items = list_items(inputs, missing="keep", exclude=[output])
     if not items:
         raise fail(
@@ -121,8 +173,7 @@ def run(
     tasks = plan_tasks(((it.key, it.path, dict(it.attrs)) for it in items), output, spec.suffix)
     n_workers = workers or min(default_workers(), len(tasks))
     err.print(
-        f"[bold]{len(tasks)}[/] photo(s) → {output}  (segmenter: {entry.name}"
-        + (f" from {path}" if path else "")
+        f"[bold]{len(tasks)}[/] photo(s) → {output}  (segmenter: {escape(chosen.describe())}"
         + f", {n_workers} worker(s))",
         highlight=False,
     )
@@ -180,6 +231,7 @@ def cutout_cmd(
     max_pixels: int | None = typer.Option(
         None, min=1, help="Refuse larger inputs (default 50 MP)."
     ),
+    offline: bool = typer.Option(False, "--offline", help=OFFLINE_HELP),
 ) -> None:
     """Cut one product out: an RGBA image with a soft alpha and clean edges."""
     fmt = ImageFormat.PNG if output == "-" else ImageFormat.from_suffix(output)
@@ -189,7 +241,7 @@ def cutout_cmd(
         loaded = load_image(sys.stdin.buffer.read(), name="<stdin>", max_pixels=max_pixels)
     else:
         loaded = load_image(Path(image), max_pixels=max_pixels)
-    seg = load_segmenter(model).segment(loaded.pixels)
+    seg = pick_segmenter(model, offline=offline).load().segment(loaded.pixels)
     if seg.unsure:
         err.print(
             f"[yellow]warning:[/] unsure cut-out of {loaded.source} ({seg.backend}, confidence "
@@ -238,17 +290,45 @@ def models_list(
 @models_app.command("pull")
 @handle_errors
 def models_pull(
-    name: str = typer.Argument(..., help="Model name, e.g. u2netp or isnet-general-use."),
+    name: str = typer.Argument(
+        ..., help="Model name from `productstudio models list`, e.g. u2netp or isnet-general-use."
+    ),
     url: str | None = typer.Option(
         None, help="Download from this URL instead (the sha256 pin still applies)."
     ),
     force: bool = typer.Option(False, help="Download again even if a verified copy exists."),
 ) -> None:
-    """Download a model into the cache, checking its pinned sha256."""
-    entry = SEGMENTERS.get(name)
-    with progress_bar(f"pull {name}", 0) as on_progress:
+    """Download a model into the cache, checking its pinned sha256 (rembg's release file).
+
+    Every name `models list` shows is known: segmenters download; other models say why they
+    do not (no pinned file, built in, or a pipeline to set up with `models add`)."""
+    from productstudio.errors import UnknownBackendError
+    from productstudio.models.inventory import find_backend, list_models
+
+    found = find_backend(name)
+    if found is None:
+        other = next((r for r in list_models(["pipeline", "generator"]) if r.name == name), None)
+        if other is not None and other.source == "trainable":
+            raise fail(
+                f"'{name}' is one of ProductStudio's own generators: nothing to download; "
+                f"train one with `productstudio train {name}`"
+            )
+        if other is not None:
+            raise fail(
+                f"'{name}' is a {other.kind.value} you set up yourself (`productstudio models "
+                "add NAME PATH`): `models pull` only fetches pinned model files"
+            )
+        pinned = [n for n in SEGMENTERS.names() if SEGMENTERS.get(n).sha256]
+        raise UnknownBackendError(
+            f"unknown model '{name}': `productstudio models list` shows every name; pinned "
+            f"downloads: {', '.join(pinned)}"
+        )
+    kind, entry = found
+    if entry.locate is not None or (not entry.file_names and entry.hint):
+        raise fail(f"the {kind.value} '{name}' has no file to download: {entry.hint}")
+    with byte_progress(f"pull {entry.name}") as on_progress:
         path = pull(entry, url=url, force=force, on_progress=on_progress)
-    out.print(str(path))
+    out.print(str(path), highlight=False)
 
 
 @models_app.command("verify")
@@ -315,4 +395,12 @@ def models_verify(
         raise typer.Exit(1)
 
 
-__all__ = ["cutout_cmd", "find_weights", "models_list", "models_pull", "models_verify", "run"]
+__all__ = [
+    "cutout_cmd",
+    "find_weights",
+    "models_list",
+    "models_pull",
+    "models_verify",
+    "pick_segmenter",
+    "run",
+]
