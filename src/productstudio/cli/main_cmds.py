@@ -19,6 +19,7 @@ from productstudio.ops.canvas import Align, CanvasParams
 from productstudio.ops.cutout import CutoutParams, Refine, cutout
 
 if TYPE_CHECKING:
+    from productstudio.catalog.job import RunSummary
     from productstudio.catalog.worker import ItemResult
 
 MODEL_HELP = (
@@ -84,7 +85,7 @@ def run(
     of a 2000x2000 sRGB JPEG). Re-running skips outputs that are already complete.
     """
     # the catalog layer (SQLAlchemy, process pool) is imported here, not at start-up
-    from productstudio.catalog.batch import default_workers, open_store, plan_tasks, run_batch
+    from productstudio.catalog.job import RunOptions, run_catalog
     from productstudio.catalog.store import Status
     from productstudio.catalog.worker import JobSpec
 
@@ -95,35 +96,23 @@ def run(
         from productstudio.recipes import load_recipe
 
         load_recipe(recipe_ref)  # validate before any work: errors name file, line and key
-    f = _format_option(fmt)
     bg = None if background.lower() in ("transparent", "none") else background
     spec = JobSpec(
         model=model,
         canvas=CanvasParams(width=width or size, height=height or size, fill=fill, align=align),
         cutout=CutoutParams(refine=refine),
         background=bg,
-        fmt=f,
+        fmt=_format_option(fmt),
         quality=quality,
         max_pixels=max_pixels,
         recipe=recipe_ref,
     )
-    from productstudio.catalog.sources import list_items
-
+    options = RunOptions(workers=workers, store=store, overwrite=overwrite)
     entry, path = resolve(SEGMENTERS, model)  # fail fast on a bad --model, before any work
-    items = list_items(inputs, missing="keep", exclude=[output])
-    if not items:
-        raise fail(
-            f'no images found in "{inputs}" (looked for .jpg .png .webp .heic .avif .tif .bmp .gif)'
-        )
-    tasks = plan_tasks(((it.key, it.path, dict(it.attrs)) for it in items), output, spec.suffix)
-    n_workers = workers or min(default_workers(), len(tasks))
     err.print(
-        f"[bold]{len(tasks)}[/] photo(s) → {output}  (segmenter: {entry.name}"
-        + (f" from {path}" if path else "")
-        + f", {n_workers} worker(s))",
+        f"{inputs} → {output}  (segmenter: {entry.name}" + (f" from {path}" if path else "") + ")",
         highlight=False,
     )
-    job_store = open_store(output, store)
 
     def show(res: ItemResult) -> None:
         if res.status == Status.FAILED:
@@ -131,32 +120,25 @@ def run(
         elif res.status == Status.DONE and "unsure" in res.message:
             err.print(f"[yellow]![/] {res.source}: {res.message}", highlight=False)
 
-    try:
-        with progress_bar("run", len(tasks)) as on_progress:
-            report = run_batch(
-                tasks,
-                spec,
-                store=job_store,
-                workers=n_workers,
-                overwrite=overwrite,
-                on_progress=on_progress,
-                on_result=show,
-            )
-    finally:
-        job_store.close()
+    with progress_bar("run", 0) as on_progress:
+        summary = run_catalog(
+            inputs, output, spec, options, on_progress=on_progress, on_result=show
+        )
+    _print_summary(summary)
+    if not summary.ok:
+        raise typer.Exit(1)
 
+
+def _print_summary(summary: RunSummary) -> None:
     table = Table(title="productstudio run", show_edge=False)
     table.add_column("status")
     table.add_column("count", justify="right")
-    table.add_row("[green]done[/]", str(report.done))
-    table.add_row("skipped (already done)", str(report.skipped))
-    table.add_row("[red]failed[/]" if report.failed else "failed", str(report.failed))
-    unsure = sum(1 for r in report.results if r.status == Status.DONE and "unsure" in r.message)
-    if unsure:
-        table.add_row("[yellow]done, cut-out unsure[/]", str(unsure))
+    table.add_row("[green]done[/]", str(summary.done))
+    table.add_row("skipped (already done)", str(summary.skipped))
+    table.add_row("[red]failed[/]" if summary.failed else "failed", str(summary.failed))
+    if summary.unsure:
+        table.add_row("[yellow]done, cut-out unsure[/]", str(summary.unsure))
     out.print(table)
-    if not report.ok:
-        raise typer.Exit(1)
 
 
 @app.command("cutout")
