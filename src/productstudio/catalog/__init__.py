@@ -6,13 +6,7 @@ by default, PostgreSQL by URL) and processes them with an executor, so interrupt
 resume.
 """
 
-from productstudio.catalog.batch import (
-    BatchReport,
-    default_workers,
-    open_store,
-    plan_tasks,
-    run_batch,
-)
+from productstudio.catalog._driver import default_workers
 from productstudio.catalog.job import (
     Executor,
     ManifestFormat,
@@ -20,13 +14,19 @@ from productstudio.catalog.job import (
     RunSummary,
     run_catalog,
 )
-from productstudio.catalog.sources import CatalogItem, Missing, list_items
-from productstudio.catalog.store import JobStore, SourceStamp, Status
-from productstudio.catalog.worker import ItemResult, JobSpec, MainImageWorker, Task
+from productstudio.catalog.sources import CatalogItem, Missing, iter_items, list_items
+from productstudio.catalog.store import JobStore, RunState, Status
+from productstudio.catalog.worker import (
+    CatalogWorker,
+    ItemResult,
+    JobSpec,
+    MainImageWorker,
+    Task,
+)
 
 __all__ = [
-    "BatchReport",
     "CatalogItem",
+    "CatalogWorker",
     "Executor",
     "ItemResult",
     "JobSpec",
@@ -35,14 +35,12 @@ __all__ = [
     "ManifestFormat",
     "Missing",
     "RunOptions",
+    "RunState",
     "RunSummary",
-    "SourceStamp",
     "Status",
     "Task",
     "default_workers",
+    "iter_items",
     "list_items",
-    "open_store",
-    "plan_tasks",
-    "run_batch",
     "run_catalog",
 ]

@@ -78,8 +78,6 @@ class RunOptions:
         retry_backoff_s: first retry delay; doubled per attempt.
         missing: CSV/JSONL rows whose image file does not exist: ``keep`` (fail that item),
             ``skip`` (leave it out) or ``error`` (stop before any work).
-        check: run the preset's compliance check on each output (its verdict goes into the
-            manifest); costs about one more segmentation per item.
     """
 
     executor: Executor = Executor.LOCAL
@@ -94,7 +92,6 @@ class RunOptions:
     retries: int = 2
     retry_backoff_s: float = 1.0
     missing: Missing = Missing.KEEP
-    check: bool = False
 
     def __post_init__(self) -> None:
         for name, enum in (("executor", Executor), ("manifest", ManifestFormat)):
@@ -135,6 +132,9 @@ class RunSummary:
         seconds: wall time of the run.
         workers: worker processes / actors used.
         executor: the executor used.
+        store_seconds: time spent in job-store calls (registration, claims, commits).
+        lost_leases: items whose lease another runner took over before this one committed.
+        peak_rss_mb: peak resident memory per worker (``host:pid``), MB.
     """
 
     run_id: str
@@ -150,6 +150,9 @@ class RunSummary:
     seconds: float = 0.0
     workers: int = 1
     executor: Executor = Executor.SERIAL
+    store_seconds: float = 0.0
+    lost_leases: int = 0
+    peak_rss_mb: dict[str, float] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
