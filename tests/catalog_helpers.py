@@ -6,7 +6,6 @@ import shutil
 from pathlib import Path
 
 from conftest import shared_path
-
 from productstudio.catalog import JobSpec
 from productstudio.ops.canvas import CanvasParams
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import signal
 import threading
@@ -45,6 +46,8 @@ from productstudio.catalog.store import (
 )
 from productstudio.catalog.worker import CatalogWorker, ItemResult, JobSpec, Task
 from productstudio.errors import InvalidParamsError, JobError, OutputError
+
+log = logging.getLogger(__name__)
 
 STORE_NAME = ".productstudio-jobs.sqlite"
 CHUNK = 500  # catalogue rows registered per store transaction
@@ -298,6 +301,7 @@ def _ctrl_c(stop: threading.Event) -> Iterator[None]:
         if stop.is_set():
             raise KeyboardInterrupt
         stop.set()
+        log.warning("stopping: finishing the items in progress (Ctrl-C again to stop now)")
 
     signal.signal(signal.SIGINT, handler)
     try:
@@ -341,8 +345,15 @@ def execute(
         store_url = "sqlite://"
     else:
         store_url = default_store_url(root)
-    store = JobStore(store_url)
     executor = Executor(options.executor)
+    if executor is Executor.RAY:
+        from productstudio.catalog.runners.ray import check_address
+        from productstudio.errors import require
+
+        require("ray", "ray")
+        if options.ray_address:
+            check_address(options.ray_address)  # before any work: seconds, not minutes
+    store = JobStore(store_url)
     workers = 1 if executor is Executor.SERIAL else options.workers or default_workers()
     run_id = uuid.uuid4().hex
     scope = scope_of(output if single else root)
@@ -488,10 +499,16 @@ def _register_and_run(
     poison = options.retries + 2
 
     def batches() -> Iterator[list[Task]]:
+        heart.peers = store.peers(scope, run_id)
         while not stop.is_set():
             claimed = store.claim(
                 run_id, scope, options.batch_size, options.lease_s, listed_by=heart.peers
             )
+            if not claimed:  # runners that started since may have re-listed items
+                heart.peers = store.peers(scope, run_id)
+                claimed = store.claim(
+                    run_id, scope, options.batch_size, options.lease_s, listed_by=heart.peers
+                )
             if claimed:
                 fault_point("claimed")
                 dead = [c for c in claimed if c.claims > poison]

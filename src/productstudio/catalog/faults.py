@@ -5,8 +5,8 @@ Off unless ``PRODUCTSTUDIO_FAULT`` is set (tests set it in a subprocess's enviro
 it SIGKILLs itself. Several faults are separated by commas. Actions:
 
 * ``kill``: ``SIGKILL`` this process at once (no clean-up runs: a real crash);
-* ``pause``: write ``$PRODUCTSTUDIO_FAULT_DIR/<point>.paused`` (holding the pid) and block
-  until the process is killed or interrupted (the test sends the signal);
+* ``pause``: write ``$PRODUCTSTUDIO_FAULT_DIR/<point>.<pid>.paused`` and block until the
+  process is killed or interrupted (the test sends the signal);
 * ``wait``: write the same file, then block until ``$PRODUCTSTUDIO_FAULT_DIR/go`` exists (a
   start barrier for concurrent runners).
 
@@ -54,6 +54,6 @@ def fault_point(name: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
     folder = Path(os.environ.get(DIR_ENV, "."))
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{name}.paused").write_text(str(os.getpid()))
+    (folder / f"{name}.{os.getpid()}.paused").write_text(str(os.getpid()))
     while action == "pause" or not (folder / "go").exists():
         time.sleep(0.01)  # blocked here until the test kills, interrupts or releases us

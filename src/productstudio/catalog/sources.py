@@ -504,11 +504,9 @@ def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
                 path=path,
             ) from None
         fh.seek(0)
-        if fh.read(1) != "\ufeff":
-            fh.seek(0)
         try:
             dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(
-                sample, delimiters=",;\t|"
+                sample.replace("\r\n", "\n"), delimiters=",;\t|"
             )
         except csv.Error:
             dialect = csv.excel_tab if path.suffix.lower() == ".tsv" else csv.excel

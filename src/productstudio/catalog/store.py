@@ -51,7 +51,6 @@ from sqlalchemy import (
     UniqueConstraint,
     and_,
     bindparam,
-    case,
     create_engine,
     event,
     func,
@@ -761,23 +760,18 @@ class JobStore:
         return out
 
     def waiting(self, scope: str, listed_by: Sequence[str]) -> tuple[int, float | None]:
-        """Items not finished yet (pending or held), and the earliest time one of them can
-        be claimed (``None`` when none is pending)."""
+        """Pending items (not held by anyone), and the earliest time one of them can be
+        claimed (retry back-off); items other live runners hold are theirs to finish."""
         t = items_table.c
         with self._tx() as c:
-            n, first_retry, first_lease = c.execute(
-                select(
-                    func.count(),
-                    func.min(case((t.status == Status.PENDING.value, t.not_before))),
-                    func.min(case((t.status == Status.RUNNING.value, t.lease_until))),
-                ).where(
+            n, first = c.execute(
+                select(func.count(), func.min(t.not_before)).where(
                     t.scope == scope,
                     t.listed_run.in_(list(listed_by)),
-                    t.status.in_([Status.PENDING.value, Status.RUNNING.value]),
+                    t.status == Status.PENDING.value,
                 )
             ).one()
-        times = [x for x in (first_retry, first_lease) if x is not None]
-        return int(n), (min(times) if times else None)
+        return int(n), first
 
     # -- outcomes -------------------------------------------------------------------------
     def commit(

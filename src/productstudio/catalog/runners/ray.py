@@ -96,10 +96,10 @@ class RayRunner(Runner):
         require("ray", "ray")
         import ray
 
-        if ray.is_initialized():
-            return
         if self.address:
             check_address(self.address)
+        if ray.is_initialized():
+            return
         kwargs: dict[str, Any] = {
             "include_dashboard": False,
             "logging_level": logging.WARNING,
@@ -114,9 +114,6 @@ class RayRunner(Runner):
         except (ConnectionError, RuntimeError, TimeoutError) as exc:
             raise JobError(f"cannot start or join Ray ({self.address or 'local'}): {exc}") from None
         self._started_ray = True
-        ctx = ray.data.DataContext.get_current()
-        ctx.enable_progress_bars = False
-        ctx.print_on_execution_start = False
 
     def close(self) -> None:
         if self._started_ray:
@@ -130,6 +127,10 @@ class RayRunner(Runner):
 
         if not ray.is_initialized():
             self.start()
+        ctx = ray.data.DataContext.get_current()
+        ctx.enable_progress_bars = False
+        ctx.print_on_execution_start = False
+        logging.getLogger("ray.data").setLevel(logging.WARNING)
         ended = False
         while not ended:
             window: list[Task] = []
@@ -143,6 +144,7 @@ class RayRunner(Runner):
                         break
                     continue
                 window.extend(batch)
+                self.in_flight = len(window)  # so the driver says "no more now" with []
             if not window:
                 continue
             self.in_flight = len(window)
