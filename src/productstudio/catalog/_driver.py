@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from productstudio.catalog.faults import fault_point
+from productstudio.catalog.fetching import is_url
 from productstudio.catalog.job import (
     Executor,
     ManifestFormat,
@@ -229,23 +230,27 @@ def _tasks(claimed: Sequence[ClaimedItem]) -> list[Task]:
     return [
         Task(
             c.key,
-            Path(c.source),
+            Path(c.key if is_url(c.source) else c.source),
             Path(c.output),
             tuple(sorted(c.attrs.items())),
             item_id=c.id,
             preset=c.preset,
             done_input_hash=c.input_hash if c.done_job == c.job else None,
             done_output_size=c.output_size if c.done_job == c.job else None,
+            url=c.source if is_url(c.source) else "",
         )
         for c in claimed
     ]
 
 
 def _unchanged(row: dict[str, Any]) -> bool:
-    """The input still has its recorded size and mtime, and the output its recorded size."""
+    """The input still has its recorded size and mtime, and the output its recorded size.
+    (A URL input is not fetched again: its output counts as done while it exists intact.)"""
     try:
-        st = os.stat(row["source"])
         out = os.stat(row["output"])
+        if is_url(row["source"]):
+            return out.st_size == row["output_size"]
+        st = os.stat(row["source"])
     except OSError:
         return False
     return (
@@ -466,7 +471,7 @@ def _register_and_run(
                 PlannedItem(
                     key=item.key,
                     preset=job.preset,
-                    source=str(item.path),
+                    source=item.url or str(item.path),
                     output=str(out),
                     job=job.hash,
                     origin=item.origin,
@@ -487,14 +492,16 @@ def _register_and_run(
     # 4. claim → run → commit
     heart = _Heartbeat(store, run_id, scope, options.lease_s)
     heart.start()
-    factory = WorkerFactory(CatalogWorker, (tuple(j.spec for j in jobs), _threads(workers)))
+    threads = options.threads or _threads(workers)
+    fetch = options.fetch.split(workers)
+    factory = WorkerFactory(CatalogWorker, (tuple(j.spec for j in jobs), threads, fetch))
     runner = make_runner(
         options.executor,
         factory,
         workers,
         ray_address=options.ray_address,
         batch_size=options.batch_size,
-        threads=_threads(workers),
+        threads=threads,
     )
     poison = options.retries + 2
 

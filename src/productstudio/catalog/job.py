@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
+from productstudio.catalog.fetching import FetchOptions
 from productstudio.catalog.sources import CatalogItem, Missing
 from productstudio.catalog.store import Status
 from productstudio.catalog.worker import ItemResult, JobSpec
@@ -61,6 +62,7 @@ class RunOptions:
     Attributes:
         executor: serial, local process pool, or Ray.
         workers: worker processes / Ray actors; 0 = auto (the cores, at most 4; 1 for serial).
+        threads: OpenCV/ONNX threads per worker; 0 = the cores divided by the workers.
         ray_address: a Ray cluster (``host:port`` or ``ray://host:10001``); ``None`` starts a
             local Ray. Only with ``executor="ray"``.
         store: job store URL (``sqlite:///…``, ``postgresql+psycopg://…``); ``None`` = a
@@ -78,10 +80,13 @@ class RunOptions:
         retry_backoff_s: first retry delay; doubled per attempt.
         missing: CSV/JSONL rows whose image file does not exist: ``keep`` (fail that item),
             ``skip`` (leave it out) or ``error`` (stop before any work).
+        fetch: how ``http(s)`` image URLs in a CSV/JSONL are downloaded (SSRF-safe, size and
+            time caps, per-host concurrency); a URL's output counts as done while it exists.
     """
 
     executor: Executor = Executor.LOCAL
     workers: int = 0
+    threads: int = 0
     ray_address: str | None = None
     store: str | None = None
     overwrite: bool = False
@@ -92,6 +97,7 @@ class RunOptions:
     retries: int = 2
     retry_backoff_s: float = 1.0
     missing: Missing = Missing.KEEP
+    fetch: FetchOptions = field(default_factory=FetchOptions)
 
     def __post_init__(self) -> None:
         for name, enum in (("executor", Executor), ("manifest", ManifestFormat)):
@@ -103,6 +109,8 @@ class RunOptions:
                     f"RunOptions.{name} must be one of {choices}, got {getattr(self, name)!r}"
                 ) from None
         object.__setattr__(self, "missing", Missing(self.missing))
+        if self.threads < 0:
+            raise InvalidParamsError(f"RunOptions.threads must be ≥ 0, got {self.threads}")
         if self.workers < 0:
             raise InvalidParamsError(f"RunOptions.workers must be ≥ 0, got {self.workers}")
         if self.batch_size < 1:

@@ -94,12 +94,15 @@ class CatalogItem:
         key: relative path without extension, ``/``-separated; names the outputs.
         attrs: the row's other columns (CSV/JSONL), as strings; empty for folders.
         origin: where the item was listed, for messages: ``"catalog.csv:12"`` or the folder.
+        url: for a CSV/JSONL row with an ``http(s)://`` image, the URL (``path`` is then
+            just the key).
     """
 
     path: Path
     key: str
     attrs: dict[str, str] = field(default_factory=dict, hash=False)
     origin: str = ""
+    url: str = ""
 
 
 def list_items(
@@ -227,7 +230,7 @@ def read_table(table: str | Path, *, missing: Missing | str = Missing.ERROR) -> 
 
 
 def iter_table(
-    table: str | Path, *, missing: Missing | str = Missing.ERROR
+    table: str | Path, *, missing: Missing | str = Missing.ERROR, urls: bool = False
 ) -> Iterator[CatalogItem]:
     """Stream the rows of a CSV/TSV or JSONL catalogue as items, in row order.
 
@@ -248,7 +251,7 @@ def iter_table(
     n_rows = 0
     for line, record in rows:
         n_rows += 1
-        item = _row_item(path, base, line, record, policy)
+        item = _row_item(path, base, line, record, policy, urls)
         if item is not None:
             seen += 1
             yield item
@@ -263,8 +266,22 @@ def iter_table(
 _EXPLICIT_KEY = "\0key"
 
 
+def _key_from_url(url: str, where: str, path: Path) -> str:
+    from urllib.parse import unquote, urlsplit
+
+    parts = urlsplit(url)
+    segs = [s for s in unquote(parts.path).split("/") if s not in ("", ".", "..")]
+    key = "/".join([(parts.hostname or "host").lower(), *segs])
+    return _checked_key(_strip_suffix(key), where, path)
+
+
 def _row_item(
-    path: Path, base: Path, line: int, record: dict[str, str], policy: Missing
+    path: Path,
+    base: Path,
+    line: int,
+    record: dict[str, str],
+    policy: Missing,
+    urls: bool = False,
 ) -> CatalogItem | None:
     where = f"{path}:{line}"
     lowered = {name.lower(): name for name in record}
@@ -283,9 +300,17 @@ def _row_item(
             path=path,
         )
     if "://" in raw:
+        if urls and raw[:8].lower().startswith(("http://", "https://")):
+            attrs = {k: v for k, v in record.items() if k not in (column, key_column)}
+            if key_column is not None:
+                attrs[_EXPLICIT_KEY] = "1"
+                key = _checked_key(record[key_column], where, path)
+            else:
+                key = _key_from_url(raw, where, path)
+            return CatalogItem(path=Path(key), key=key, attrs=attrs, origin=where, url=raw)
         raise InputError(
-            f"{where}: '{raw}' is a URL; images are not downloaded. Download them and "
-            "give local paths.",
+            f"{where}: '{raw}' is a URL; only http(s) image URLs are downloaded, and only by "
+            "`productstudio run`. Give a local path or an http(s) URL.",
             path=path,
         )
     image = Path(raw).expanduser()
@@ -320,6 +345,7 @@ def iter_items(
     *,
     missing: Missing | str = Missing.ERROR,
     exclude: Iterable[str | Path] = (),
+    urls: bool = True,
 ) -> Iterator[CatalogItem]:
     """Like :func:`list_items`, streamed: folders one directory at a time, tables one row at
     a time. Files of one folder that share a name but not the extension (``a.jpg``,
@@ -342,9 +368,9 @@ def iter_items(
         return
     suffix = src.suffix.lower()
     if suffix in _CSV_SUFFIXES or suffix in _JSONL_SUFFIXES:
-        for item in iter_table(src, missing=policy):
+        for item in iter_table(src, missing=policy, urls=urls):
             attrs = {k: v for k, v in item.attrs.items() if k != _EXPLICIT_KEY}
-            yield CatalogItem(item.path, item.key, attrs, item.origin)
+            yield CatalogItem(item.path, item.key, attrs, item.origin, item.url)
         return
     yield from list_items(src)
 

@@ -22,7 +22,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -37,6 +37,9 @@ from productstudio.models.segmenters import Segmenter, load_segmenter
 from productstudio.ops.canvas import CanvasParams, layout
 from productstudio.ops.composite import composite
 from productstudio.ops.cutout import CutoutParams, cutout
+
+if TYPE_CHECKING:
+    from productstudio.catalog.fetching import FetchOptions
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +125,7 @@ class Task:
             is done for this job: if the input still has that hash and the output is intact,
             the item is skipped.
         done_output_size: that output's recorded size in bytes.
+        url: an http(s) URL to download instead of reading ``source``.
     """
 
     key: str
@@ -132,6 +136,7 @@ class Task:
     preset: str = ""
     done_input_hash: str | None = None
     done_output_size: int | None = None
+    url: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,8 +233,15 @@ def has_real_alpha(loaded: LoadedImage) -> bool:
 class MainImageWorker:
     """Photo → cut-out → canvas → background → encoded file (the ``run`` main job)."""
 
-    def __init__(self, spec: JobSpec, threads: int | None = None) -> None:
+    def __init__(
+        self, spec: JobSpec, threads: int | None = None, fetch: FetchOptions | None = None
+    ) -> None:
         import cv2
+
+        from productstudio.catalog.fetching import FetchOptions, HostLimiter
+
+        self.fetch = fetch or FetchOptions()
+        self.limiter = HostLimiter(self.fetch.per_host)
 
         if threads:
             cv2.setNumThreads(threads)
@@ -287,7 +299,13 @@ class MainImageWorker:
         size = mtime = None
         base = {"item_id": task.item_id, "preset": task.preset, "worker": worker_id()}
         try:
-            data, size, mtime = read_input(task.source)
+            if task.url:
+                from productstudio.catalog.fetching import fetch_input
+
+                data = fetch_input(task.url, self.fetch, self.limiter)
+                size, mtime = len(data), None
+            else:
+                data, size, mtime = read_input(task.source)
             digest = hashlib.sha256(data).hexdigest()
             timings["read"] = time.perf_counter() - t0
             if task.done_input_hash == digest and _output_intact(task):
@@ -305,7 +323,9 @@ class MainImageWorker:
                 )
             fault_point("decode")
             t = time.perf_counter()
-            loaded = load_image(data, max_pixels=self.spec.max_pixels, name=str(task.source))
+            loaded = load_image(
+                data, max_pixels=self.spec.max_pixels, name=task.url or str(task.source)
+            )
             timings["decode"] = time.perf_counter() - t
             if self.recipe is not None:
                 encoded, conf, notes = self._apply_recipe(loaded, task, timings)
@@ -368,12 +388,19 @@ class CatalogWorker:
         threads: threads for OpenCV/ONNX in this process (``None``: the settings).
     """
 
-    def __init__(self, specs: Sequence[JobSpec], threads: int | None = None) -> None:
+    def __init__(
+        self,
+        specs: Sequence[JobSpec],
+        threads: int | None = None,
+        fetch: FetchOptions | None = None,
+    ) -> None:
         if threads:
             from productstudio.settings import get_settings
 
             get_settings().threads = threads
-        self.workers = {spec.preset: MainImageWorker(spec, threads) for spec in specs}
+        self.workers = {spec.preset: MainImageWorker(spec, threads, fetch) for spec in specs}
+        for w in self.workers.values():  # one download limiter per process
+            w.limiter = next(iter(self.workers.values())).limiter
         self.default = next(iter(self.workers.values()))
 
     def process_batch(self, tasks: Sequence[Task]) -> list[ItemResult]:
