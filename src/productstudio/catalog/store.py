@@ -25,10 +25,12 @@ redone once because it did not record the input content or the model.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -330,6 +332,8 @@ class JobStore:
                 "postgresql+psycopg://user@host:5432/dbname."
             ) from None
         self.dialect = u.get_backend_name()
+        # an in-memory SQLite store is one shared connection: one transaction at a time
+        self._lock: threading.Lock | None = None
         try:
             if self.dialect == "sqlite":
                 memory = u.database in (None, "", ":memory:")
@@ -338,6 +342,7 @@ class JobStore:
                     from sqlalchemy.pool import StaticPool
 
                     kwargs["poolclass"] = StaticPool
+                    self._lock = threading.Lock()
                 self.engine: Engine = create_engine(url, **kwargs)
                 _apply_sqlite_settings(self.engine, memory)
             else:
@@ -362,8 +367,9 @@ class JobStore:
     @contextmanager
     def _tx(self) -> Iterator[Connection]:
         t = time.perf_counter()
+        lock = self._lock or contextlib.nullcontext()
         try:
-            with self.engine.begin() as conn:
+            with lock, self.engine.begin() as conn:
                 yield conn
         except SQLAlchemyError as exc:
             reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]

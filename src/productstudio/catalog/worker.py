@@ -404,7 +404,27 @@ class CatalogWorker:
         self.default = next(iter(self.workers.values()))
 
     def process_batch(self, tasks: Sequence[Task]) -> list[ItemResult]:
-        """Run each task with its preset's worker."""
-        return [self.workers.get(t.preset, self.default)(t) for t in tasks]
+        """Run each task with its preset's worker; an unexpected exception (a bug) fails that
+        item with its type and message instead of stopping the whole run."""
+        results = []
+        for t in tasks:
+            try:
+                results.append(self.workers.get(t.preset, self.default)(t))
+            except Exception as exc:  # one bad item must not end a million-item run
+                log.exception("unexpected error on %s", t.url or t.source)
+                results.append(
+                    ItemResult(
+                        t.key,
+                        t.source,
+                        None,
+                        Status.FAILED,
+                        f"{t.url or t.source}: unexpected error ({type(exc).__name__}: {exc}); "
+                        "please report it with this file",
+                        item_id=t.item_id,
+                        preset=t.preset,
+                        worker=worker_id(),
+                    )
+                )
+        return results
 
     __call__ = process_batch
