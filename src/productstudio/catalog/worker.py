@@ -6,6 +6,10 @@ atomically and returns an :class:`ItemResult`, and :meth:`MainImageWorker.proces
 does a list of them. :class:`CatalogWorker` holds one worker per preset of a run; the
 serial, local-pool and Ray runners all run it (``catalog/runners``).
 
+The worker runs a recipe and nothing else: :meth:`JobSpec.build_recipe` is the spec's
+recipe file or preset, or else the main job (the ``amazon-main`` preset with the spec's
+canvas, cut-out, background and format: :func:`productstudio.recipes.main_image_recipe`).
+
 Each result carries the input's content hash (sha256 of its bytes), the output's hash and
 size and per-stage timings (read, decode, process, encode, write); an item whose recorded
 input hash still matches and whose output is intact is *skipped* without decoding.
@@ -22,26 +26,26 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from productstudio.catalog.faults import fault_point
 from productstudio.catalog.store import Status
 from productstudio.errors import InputError, InvalidParamsError, ProductStudioError
-from productstudio.imaging import ImageFormat, LoadedImage, encode_image, load_image
+from productstudio.imaging import ImageFormat, LoadedImage, load_image, write_atomic
 from productstudio.imaging.color import parse_color
-from productstudio.imaging.io import write_atomic
-from productstudio.imaging.types import to_uint8
 from productstudio.models.segmenters import Segmenter, load_segmenter
-from productstudio.ops.canvas import CanvasParams, layout
-from productstudio.ops.composite import composite
-from productstudio.ops.cutout import CutoutParams, cutout
+from productstudio.ops.canvas import CanvasParams, MinSize
+from productstudio.ops.cutout import CutoutParams
+from productstudio.recipes import Recipe, RecipeResult, StepContext, load_recipe, main_image_recipe
 
 if TYPE_CHECKING:
     from productstudio.catalog.fetching import FetchOptions
 
 log = logging.getLogger(__name__)
+
+
+#: The main job's canvas: 2000x2000, 85 % fill, a warning past 2x enlargement.
+MAIN_CANVAS = CanvasParams(min_size=MinSize.WARN, upscale_tolerance=2.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +54,8 @@ class JobSpec:
 
     Attributes:
         model: segmenter name, ``auto`` or a path to a model file.
-        canvas: canvas geometry (default: Amazon main image, 2000x2000 at 85 % fill).
+        canvas: canvas geometry (default: Amazon main image, 2000x2000 at 85 % fill; a
+            product enlarged more than 2x gets a warning).
         cutout: alpha refinement.
         background: canvas colour; ``None`` keeps transparency (PNG/WebP output).
         fmt: output format.
@@ -62,7 +67,7 @@ class JobSpec:
     """
 
     model: str = "auto"
-    canvas: CanvasParams = field(default_factory=CanvasParams)
+    canvas: CanvasParams = MAIN_CANVAS
     cutout: CutoutParams = field(default_factory=CutoutParams)
     background: str | None = "#ffffff"
     fmt: ImageFormat = ImageFormat.JPEG
@@ -82,14 +87,35 @@ class JobSpec:
         if not 1 <= self.quality <= 100:
             raise InvalidParamsError(f"quality must be in 1..100, got {self.quality}")
 
+    def build_recipe(self) -> Recipe:
+        """The recipe this job runs: ``recipe`` when set, else the main job with this spec's
+        canvas, cut-out, background and output options."""
+        if self.recipe is not None:
+            return load_recipe(self.recipe)
+        return main_image_recipe(
+            canvas=self.canvas,
+            cutout=self.cutout,
+            background=self.background,
+            fmt=self.fmt,
+            quality=self.quality,
+            keep_alpha=self.use_input_alpha,
+        )
+
     @property
     def suffix(self) -> str:
-        fmt = self.fmt.value
+        """The output files' extension (``.jpg`` …)."""
         if self.recipe is not None:
-            from productstudio.recipes import load_recipe
+            return load_recipe(self.recipe).output_settings().format.suffix
+        return self.fmt.suffix
 
-            fmt = load_recipe(self.recipe).output_settings().format.value
-        return {"jpeg": ".jpg", "tiff": ".tif"}.get(fmt, "." + fmt)
+    @property
+    def preset(self) -> str:
+        """The label of this spec's outputs (``{preset}`` in templates)."""
+        if self.recipe is None:
+            return "main"
+        if self.recipe.lower().endswith((".yaml", ".yml")):
+            return Path(self.recipe).stem
+        return self.recipe
 
     def settings_hash(self) -> str:
         """A short stable hash of the settings (and of the recipe file's contents)."""
@@ -97,17 +123,6 @@ class JobSpec:
         if self.recipe is not None and Path(self.recipe).is_file():
             data += hashlib.sha256(Path(self.recipe).read_bytes()).hexdigest()
         return hashlib.sha256(data.encode()).hexdigest()[:16]
-
-    @property
-    def preset(self) -> str:
-        """The label of this spec's outputs (``{preset}`` in templates)."""
-        if self.recipe is None:
-            return "main"
-        return (
-            Path(self.recipe).stem
-            if self.recipe.lower().endswith((".yaml", ".yml"))
-            else self.recipe
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,13 +240,9 @@ def _remove_stale_parts(output: Path) -> None:
         pass
 
 
-def has_real_alpha(loaded: LoadedImage) -> bool:
-    """The image carries transparency worth keeping (some pixels are not opaque)."""
-    return loaded.has_alpha and bool((loaded.pixels[..., 3] < 250).any())
-
-
 class MainImageWorker:
-    """Photo → cut-out → canvas → background → encoded file (the ``run`` main job)."""
+    """Photo → the job's recipe (by default the main job: cut-out → canvas → background →
+    encoded file) → output file."""
 
     def __init__(
         self, spec: JobSpec, threads: int | None = None, fetch: FetchOptions | None = None
@@ -240,70 +251,39 @@ class MainImageWorker:
 
         from productstudio.catalog.fetching import FetchOptions, HostLimiter
 
-        self.fetch = fetch or FetchOptions()
-        self.limiter = HostLimiter(self.fetch.per_host)
-
         if threads:
             cv2.setNumThreads(threads)
         self.spec = spec
         self.segmenter: Segmenter = load_segmenter(spec.model)
-        self.recipe: Any = None
-        if spec.recipe is not None:
-            from productstudio.recipes import load_recipe
+        self.recipe: Recipe = spec.build_recipe()
+        self.fetch = fetch or FetchOptions()
+        self.limiter = HostLimiter(self.fetch.per_host)
 
-            self.recipe = load_recipe(spec.recipe)
-
-    def render(self, loaded: LoadedImage) -> tuple[np.ndarray, float | None, list[str]]:
-        """Pixels of the finished image, the segmentation confidence and notes."""
-        spec = self.spec
-        notes = list(loaded.notes)
-        confidence: float | None = None
-        if spec.use_input_alpha and has_real_alpha(loaded):
-            rgba = to_uint8(loaded.pixels)
-            notes.append("used the input's own transparency as the cut-out")
-        else:
-            seg = self.segmenter.segment(loaded.pixels)
-            confidence = seg.confidence
-            if seg.unsure:
-                notes.append(
-                    f"unsure cut-out ({seg.backend}, confidence {seg.confidence:.2f}): "
-                    + "; ".join(seg.notes)
-                )
-            rgba = cutout(loaded.pixels, seg.mask, spec.cutout)
-        placed = layout(rgba, spec.canvas)
-        if spec.background is None:
-            return placed, confidence, notes
-        return composite(placed, spec.background), confidence, notes
-
-    def _apply_recipe(
-        self, loaded: LoadedImage, task: Task, timings: dict[str, float]
-    ) -> tuple[bytes, float | None, list[str]]:
-        from productstudio.recipes import StepContext
-
-        t = time.perf_counter()
+    def apply(
+        self, loaded: LoadedImage, source: str | None = None, attrs: dict[str, str] | None = None
+    ) -> RecipeResult:
+        """Run the job's recipe on one loaded image (nothing is written)."""
         ctx = StepContext(
-            source=str(task.source), attributes=dict(task.attrs), segmenter_choice=self.spec.model
+            source=source or loaded.source,
+            attributes=dict(attrs or {}),
+            segmenter_choice=self.spec.model,
         )
         ctx.set_segmenter(self.segmenter)
-        result = self.recipe.apply(loaded, ctx)
-        timings["process"] = time.perf_counter() - t
-        t = time.perf_counter()
-        data = self.recipe.encode(result)
-        timings["encode"] = time.perf_counter() - t
-        return data, None, [*loaded.notes, *result.notes]
+        return self.recipe.apply(loaded, ctx)
 
     def __call__(self, task: Task) -> ItemResult:
         t0 = time.perf_counter()
         timings: dict[str, float] = {}
         digest: str | None = None
-        size = mtime = None
-        base = {"item_id": task.item_id, "preset": task.preset, "worker": worker_id()}
+        size: int | None = None
+        mtime: int | None = None
+        name = task.url or str(task.source)
         try:
             if task.url:
                 from productstudio.catalog.fetching import fetch_input
 
                 data = fetch_input(task.url, self.fetch, self.limiter)
-                size, mtime = len(data), None
+                size = len(data)
             else:
                 data, size, mtime = read_input(task.source)
             digest = hashlib.sha256(data).hexdigest()
@@ -316,26 +296,23 @@ class MainImageWorker:
                     Status.SKIPPED,
                     "unchanged since the last run",
                     time.perf_counter() - t0,
+                    item_id=task.item_id,
+                    preset=task.preset,
                     input_hash=digest,
                     input_size=size,
                     input_mtime_ns=mtime,
-                    **base,  # type: ignore[arg-type]
+                    worker=worker_id(),
                 )
             fault_point("decode")
             t = time.perf_counter()
-            loaded = load_image(
-                data, max_pixels=self.spec.max_pixels, name=task.url or str(task.source)
-            )
+            loaded = load_image(data, max_pixels=self.spec.max_pixels, name=name)
             timings["decode"] = time.perf_counter() - t
-            if self.recipe is not None:
-                encoded, conf, notes = self._apply_recipe(loaded, task, timings)
-            else:
-                t = time.perf_counter()
-                pixels, conf, notes = self.render(loaded)
-                timings["process"] = time.perf_counter() - t
-                t = time.perf_counter()
-                encoded = encode_image(pixels, self.spec.fmt, quality=self.spec.quality)
-                timings["encode"] = time.perf_counter() - t
+            t = time.perf_counter()
+            result = self.apply(loaded, name, dict(task.attrs))
+            timings["process"] = time.perf_counter() - t
+            t = time.perf_counter()
+            encoded = self.recipe.encode(result)
+            timings["encode"] = time.perf_counter() - t
             t = time.perf_counter()
             _remove_stale_parts(task.output)
             write_atomic(encoded, task.output, before_rename=lambda: fault_point("write"))
@@ -348,13 +325,16 @@ class MainImageWorker:
                 Status.FAILED,
                 str(exc),
                 time.perf_counter() - t0,
+                item_id=task.item_id,
+                preset=task.preset,
                 timings=tuple(timings.items()),
                 input_hash=digest,
                 input_size=size,
                 input_mtime_ns=mtime,
                 retryable=isinstance(exc, TransientError),
-                **base,  # type: ignore[arg-type]
+                worker=worker_id(),
             )
+        notes = [*loaded.notes, *result.notes]
         return ItemResult(
             task.key,
             task.source,
@@ -362,8 +342,10 @@ class MainImageWorker:
             Status.DONE,
             "; ".join(notes),
             time.perf_counter() - t0,
-            conf,
+            result.context.confidence,
             self.segmenter.name,
+            item_id=task.item_id,
+            preset=task.preset,
             timings=tuple(timings.items()),
             input_hash=digest,
             input_size=size,
@@ -371,7 +353,7 @@ class MainImageWorker:
             output_hash=hashlib.sha256(encoded).hexdigest(),
             output_size=len(encoded),
             unsure=any("unsure" in n for n in notes),
-            **base,  # type: ignore[arg-type]
+            worker=worker_id(),
         )
 
     def process_batch(self, tasks: Sequence[Task]) -> list[ItemResult]:
