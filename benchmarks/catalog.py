@@ -186,6 +186,41 @@ def _concurrent(src: Path, pg: str, n: int, canvas: int, weights: Path) -> dict[
     return row
 
 
+def _cpu_per_item(path: Path | None) -> None:
+    """CPU seconds per item (serial, 1 thread, after a warm-up run) at 600² and 2000²."""
+    import json
+    import resource
+
+    def cpu() -> float:
+        r = resource.getrusage(resource.RUSAGE_SELF)
+        return r.ru_utime + r.ru_stime
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-cpu-"))
+    src = tmp / "photos"
+    _photos(16, src)
+    weights = shared_root() / "weights" / "segmentation" / "u2netp.onnx"
+    rows = []
+    for canvas in (600, 2000):
+        spec = JobSpec(model=str(weights), canvas=CanvasParams(width=canvas, height=canvas))
+        opts = RunOptions(executor="serial", threads=1, manifest="none", overwrite=True)  # type: ignore[arg-type]
+        run_catalog(src, tmp / "out", spec, opts)  # warm-up
+        c, t = cpu(), time.perf_counter()
+        s = run_catalog(src, tmp / "out", spec, opts)
+        rows.append(
+            {
+                "canvas": canvas,
+                "n": s.done,
+                "cpu_s_per_item": round((cpu() - c) / s.done, 4),
+                "wall_s_per_item": round((time.perf_counter() - t) / s.done, 4),
+                "load": os.getloadavg(),
+            }
+        )
+        print(rows[-1], flush=True)
+    shutil.rmtree(tmp, ignore_errors=True)
+    if path:
+        path.write_text(json.dumps({"command": " ".join(sys.argv), "rows": rows}, indent=1))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -194,7 +229,13 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=320)
     ap.add_argument("--canvas", type=int, default=800)
     ap.add_argument("--quick", action="store_true", help="skip Ray and the PostgreSQL cases")
+    ap.add_argument(
+        "--cpu", action="store_true", help="only CPU seconds per item (serial, 16 photos)"
+    )
     args = ap.parse_args()
+    if args.cpu:
+        _cpu_per_item(args.json)
+        return
     load_before = os.getloadavg()
     weights = shared_root() / "weights" / "segmentation" / "u2netp.onnx"
     tmp = Path(tempfile.mkdtemp(prefix="bench-catalog-"))
@@ -242,7 +283,7 @@ def main() -> None:
         results.append(
             _timed("local-2-postgres", src, spec, opts("local", 2, store=store_url), args.n)
         )
-        results.append(_concurrent(src, pg, min(args.n, 120), args.canvas, weights))
+        results.append(_concurrent(src, pg, args.n, args.canvas, weights))
 
     by = {r["case"]: r for r in results}
     ratios: dict[str, Any] = {}

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 
 from conftest import shared_path
 from productstudio.catalog import JobSpec
-from productstudio.ops.canvas import CanvasParams
+from productstudio.catalog.worker import MAIN_CANVAS
 
-#: classical segmenter (no weights), a small canvas: a real run that takes ~0.1 s per photo
-QUICK = JobSpec(model="classical", canvas=CanvasParams(width=240, height=240))
+#: classical segmenter (no weights), a small canvas: a real run that takes ~0.1 s per photo;
+#: the same spec as `productstudio run --model classical --size 240`
+QUICK = JobSpec(model="classical", canvas=dataclasses.replace(MAIN_CANVAS, width=240, height=240))
 
 
 def real_photos(dest: Path, n: int, kind: str = "grocery") -> list[Path]:

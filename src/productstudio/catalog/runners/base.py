@@ -36,7 +36,18 @@ class WorkerFactory:
 
 
 def peak_rss_mb() -> float:
-    """Peak resident set size of this process, MB."""
+    """Peak resident set size of this process, MB.
+
+    On Linux ``VmHWM`` of this process's own memory (``getrusage``'s ``ru_maxrss`` survives
+    ``exec``, so a spawned worker would report its parent's peak); elsewhere ``ru_maxrss``.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return rss / (1024.0 * 1024.0) if sys.platform == "darwin" else rss / 1024.0
 

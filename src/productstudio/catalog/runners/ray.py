@@ -2,7 +2,7 @@
 
 Claimed items are processed in *windows*: each window is a small dataset of task rows
 (paths and settings as JSON, never pixels, so the object store holds a few KB per item)
-mapped by ``concurrency=workers`` actors, each declaring ``num_cpus`` and loading its models
+mapped by a pool of ``workers`` actors, each declaring ``num_cpus`` and loading its models
 once in ``__init__``; results stream back as they finish. Without an address a local Ray
 is started (and shut down afterwards) with ``workers × cpus_per_worker`` CPUs; with one, the
 cluster is checked for reachability first so a wrong address fails in seconds.
@@ -152,7 +152,9 @@ class RayRunner(Runner):
                 RayBatchWorker,
                 fn_constructor_args=(self.factory,),
                 batch_size=self.batch_size,
-                concurrency=min(self.workers, -(-len(window) // self.batch_size)),
+                compute=ray.data.ActorPoolStrategy(
+                    size=min(self.workers, -(-len(window) // self.batch_size))
+                ),
                 num_cpus=self.cpus_per_worker,
                 batch_format="numpy",
             )
