@@ -18,7 +18,8 @@ ProductStudioError
 │   └── MissingDependencyError
 ├── RecipeError                  (carries file, line, key)
 ├── JobError
-└── EventError                   (a bad feedback event: carries event_id and reason)
+├── EventError                   (a bad feedback event: carries event_id and reason)
+└── CancelledError               (long work stopped on request: a generation, a batch)
 ```
 """
 
@@ -154,6 +155,10 @@ class EventError(ProductStudioError):
         super().__init__(prefix + message)
         self.event_id = event_id
         self.reason = reason
+
+
+class CancelledError(ProductStudioError):
+    """Long work (a diffusion run, a batch) was stopped because the caller asked it to."""
 
 
 class Extra(StrEnum):
