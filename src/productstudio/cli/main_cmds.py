@@ -41,6 +41,7 @@ from productstudio.ops.canvas import Align
 from productstudio.ops.cutout import CutoutParams, Refine, cutout
 
 if TYPE_CHECKING:
+    from productstudio.catalog.job import RunSummary
     from productstudio.catalog.worker import ItemResult
 
 MODEL_HELP = (
@@ -88,13 +89,25 @@ def _format_option(value: str) -> ImageFormat:
         ) from None
 
 
+EXECUTOR_HELP = (
+    "Where items run: serial (this process), local (a process pool) or ray (Ray Data actors; "
+    "a local Ray unless --ray-address is given)."
+)
+
+
 @app.command()
 @handle_errors
 def run(
     inputs: Path = typer.Argument(
-        ..., help="A folder of photos (searched recursively), one photo, or a CSV/JSONL list."
+        ...,
+        help="A folder of photos (searched recursively), one photo, or a CSV/JSONL list.",
     ),
-    output: Path = typer.Option(..., "--output", "-o", help="Output folder (created if missing)."),
+    output: Path = typer.Option(
+        ...,
+        "--output",
+        "-o",
+        help="Output folder (created if missing); for one photo, a file name such as out.jpg.",
+    ),
     model: str = typer.Option("auto", "--model", "-m", help=MODEL_HELP),
     size: int = typer.Option(
         2000, help="Square canvas side in px (use --width/--height for others)."
@@ -106,24 +119,43 @@ def run(
     background: str = typer.Option(
         "#ffffff", help="Canvas colour (hex or CSS name), or 'transparent'."
     ),
-    fmt: str = typer.Option(
-        "jpg", "--format", "-f", help="Output format: jpg, png, webp, avif, tif."
+    fmt: str | None = typer.Option(
+        None,
+        "--format",
+        "-f",
+        help="Output format: jpg, png, webp, avif, tif (default jpg, or the -o file's).",
     ),
     quality: int = typer.Option(92, min=1, max=100, help="JPEG/WebP/AVIF quality."),
     refine: Refine = typer.Option(Refine.NONE, help="Edge refinement of the cut-out."),
-    workers: int = typer.Option(0, min=0, help="Worker processes (0 = auto)."),
+    workers: int = typer.Option(0, min=0, help="Worker processes or Ray actors (0 = auto)."),
+    executor: str = typer.Option("local", "--executor", "-x", help=EXECUTOR_HELP),
+    ray_address: str | None = typer.Option(
+        None, help="Ray cluster address (host:6379 or ray://host:10001), with --executor ray."
+    ),
     overwrite: bool = typer.Option(False, help="Redo items that a previous run completed."),
     store: str | None = typer.Option(
         None,
-        help="Job store URL (default: SQLite file in the output folder); e.g. postgresql+psycopg://user@host/db.",
+        help="Job store URL (default: SQLite file in the output folder); e.g. "
+        "postgresql+psycopg://user@host/db, shared by runners on several machines.",
     ),
+    template: str | None = typer.Option(
+        None,
+        help="Output path template below -o: {key} (the item's id), {name}, {preset}, {ext}; "
+        "default {key}.{ext}, or {key}/{preset}.{ext} with several presets.",
+    ),
+    manifest: str = typer.Option(
+        "jsonl", help="Per-run manifest in OUTPUT/manifests/: jsonl, csv or none."
+    ),
+    batch_size: int = typer.Option(4, min=1, help="Items per worker call and store claim."),
+    retries: int = typer.Option(2, min=0, help="Retries of transient failures (with back-off)."),
     max_pixels: int | None = typer.Option(
         None, min=1, help="Refuse larger inputs (default 50 MP)."
     ),
-    preset: str | None = typer.Option(
+    preset: list[str] | None = typer.Option(
         None,
         help="A marketplace preset (see `productstudio recipe list`), e.g. amazon-main, "
-        "walmart, etsy. Replaces the canvas, background and format options.",
+        "walmart, etsy; repeat it for several outputs per item. Replaces the canvas, "
+        "background and format options.",
     ),
     recipe: Path | None = typer.Option(
         None, help="A YAML recipe file (see `productstudio recipe show amazon-main`)."
@@ -133,84 +165,99 @@ def run(
     """Make marketplace-ready main images: cut out, centre, white background, square JPEG.
 
     Defaults follow Amazon's main-image rules (pure white 255/255/255, product filling 85 %
-    of a 2000x2000 sRGB JPEG). Re-running skips outputs that are already complete.
+    of a 2000x2000 sRGB JPEG). Re-running skips outputs that are already complete (same
+    input content, settings and model); a killed run continues where it stopped.
     """
-    # the catalog layer (SQLAlchemy, process pool) is imported here, not at start-up
-    from productstudio.catalog.batch import default_workers, open_store, plan_tasks, run_batch
+    # the catalog layer (SQLAlchemy, process pools, Ray) is imported here, not at start-up
+    from productstudio.catalog.job import RunOptions, run_catalog
     from productstudio.catalog.store import Status
     from productstudio.catalog.worker import MAIN_CANVAS, JobSpec
 
-    if preset and recipe:
+    presets = list(preset or [])
+    if presets and recipe:
         raise fail("give --preset or --recipe, not both")
-    recipe_ref = preset or (str(recipe) if recipe else None)
-    if recipe_ref is not None:
-        from productstudio.recipes import load_recipe
+    refs: list[str | None] = [*presets] or [str(recipe) if recipe else None]
+    for ref in refs:
+        if ref is not None:
+            from productstudio.recipes import load_recipe
 
-        load_recipe(recipe_ref)  # validate before any work: errors name file, line and key
-    f = _format_option(fmt)
-    bg = None if background.lower() in ("transparent", "none") else background
-    spec = JobSpec(
-        model=model,
-        canvas=dataclasses.replace(
-            MAIN_CANVAS, width=width or size, height=height or size, fill=fill, align=align
-        ),
-        cutout=CutoutParams(refine=refine),
-        background=bg,
-        fmt=f,
-        quality=quality,
-        max_pixels=max_pixels,
-        recipe=recipe_ref,
-    )
-    from productstudio.catalog.sources import list_items
-
-    chosen = pick_segmenter(model, offline=offline, header=True)  # fails fast, before work
-    spec = dataclasses.replace(spec, model=chosen.choice)  # workers never resolve `auto` again
-    items = list_items(inputs, missing="keep", exclude=[output])
-    if not items:
-        raise fail(
-            f'no images found in "{inputs}" (looked for .jpg .png .webp .heic .avif .tif .bmp .gif)'
+            load_recipe(ref)  # validate before any work: errors name file, line and key
+    if fmt is None:
+        one_file = inputs.is_file() and output.suffix and not output.is_dir()
+        fmt = (
+            output.suffix if one_file and inputs.suffix.lower() not in (".csv", ".jsonl") else "jpg"
         )
-    tasks = plan_tasks(((it.key, it.path, dict(it.attrs)) for it in items), output, spec.suffix)
-    n_workers = workers or min(default_workers(), len(tasks))
+    bg = None if background.lower() in ("transparent", "none") else background
+    specs = [
+        JobSpec(
+            model=model,
+            canvas=dataclasses.replace(
+                MAIN_CANVAS, width=width or size, height=height or size, fill=fill, align=align
+            ),
+            cutout=CutoutParams(refine=refine),
+            background=bg,
+            fmt=_format_option(fmt),
+            quality=quality,
+            max_pixels=max_pixels,
+            recipe=ref,
+        )
+        for ref in refs
+    ]
+    options = RunOptions(
+        executor=executor,  # type: ignore[arg-type]  # validated by RunOptions
+        workers=workers,
+        ray_address=ray_address,
+        store=store,
+        overwrite=overwrite,
+        template=template,
+        manifest=manifest,  # type: ignore[arg-type]
+        batch_size=batch_size,
+        retries=retries,
+    )
+    chosen = pick_segmenter(model, offline=offline, header=True)  # fails fast, before work
+    # workers never resolve `auto` again
+    specs = [dataclasses.replace(s, model=chosen.choice) for s in specs]
     err.print(
-        f"[bold]{len(tasks)}[/] photo(s) → {output}  (segmenter: {escape(chosen.describe())}"
-        + f", {n_workers} worker(s))",
+        f"{inputs} → {output}  (segmenter: {escape(chosen.describe())}"
+        + f", executor: {options.executor.value})",
         highlight=False,
     )
-    job_store = open_store(output, store)
 
     def show(res: ItemResult) -> None:
+        where = str(res.source)
         if res.status == Status.FAILED:
-            err.print(f"[red]✗[/] {res.message}", highlight=False)
-        elif res.status == Status.DONE and res.message:
-            err.print(f"[yellow]![/] {res.source}: {res.message}", highlight=False)
+            text = res.message if where in res.message else f"{where}: {res.message}"
+            err.print("[red]✗[/] " + escape(text), highlight=False)
+        elif res.status == Status.DONE and res.message:  # step notes, shown once, here
+            err.print("[yellow]![/] " + escape(f"{where}: {res.message}"), highlight=False)
 
-    try:
-        with progress_bar("run", len(tasks)) as on_progress:
-            report = run_batch(
-                tasks,
-                spec,
-                store=job_store,
-                workers=n_workers,
-                overwrite=overwrite,
-                on_progress=on_progress,
-                on_result=show,
-            )
-    finally:
-        job_store.close()
+    with progress_bar("run", 0) as on_progress:
+        summary = run_catalog(
+            inputs, output, specs, options, on_progress=on_progress, on_result=show
+        )
+    _print_summary(summary)
+    if summary.interrupted:
+        raise fail(
+            f"interrupted: {summary.done} item(s) done and kept; run the same command again "
+            "to continue",
+            130,
+        )
+    if not summary.ok:
+        raise typer.Exit(1)
 
+
+def _print_summary(summary: RunSummary) -> None:
     table = Table(title="productstudio run", show_edge=False)
     table.add_column("status")
     table.add_column("count", justify="right")
-    table.add_row("[green]done[/]", str(report.done))
-    table.add_row("skipped (already done)", str(report.skipped))
-    table.add_row("[red]failed[/]" if report.failed else "failed", str(report.failed))
-    unsure = sum(1 for r in report.results if r.status == Status.DONE and "unsure" in r.message)
-    if unsure:
-        table.add_row("[yellow]done, cut-out unsure[/]", str(unsure))
+    table.add_row("[green]done[/]", str(summary.done))
+    table.add_row("skipped (already done)", str(summary.skipped))
+    table.add_row("[red]failed[/]" if summary.failed else "failed", str(summary.failed))
+    if summary.unsure:
+        table.add_row("[yellow]done, cut-out unsure[/]", str(summary.unsure))
     out.print(table)
-    if not report.ok:
-        raise typer.Exit(1)
+    if summary.manifest is not None:
+        err.print(f"manifest: {summary.manifest}", highlight=False)
 
 
 @app.command("cutout")
