@@ -15,6 +15,7 @@ ProductStudioError
 │   ├── UnknownBackendError      (also a KeyError)
 │   ├── WeightsNotFoundError
 │   ├── WeightsChecksumError
+│   ├── DownloadError            (offline, unreachable, HTTP error, cut-off transfer)
 │   └── MissingDependencyError
 ├── RecipeError                  (carries file, line, key)
 ├── JobError
@@ -108,6 +109,10 @@ class WeightsNotFoundError(BackendError):
 
 class WeightsChecksumError(BackendError):
     """Downloaded or local weights do not match their pinned sha256."""
+
+
+class DownloadError(BackendError):
+    """A model download was not possible (offline mode, no network, HTTP error, cut off)."""
 
 
 class MissingDependencyError(BackendError):
