@@ -464,7 +464,6 @@ def main() -> None:
         results,
         args.json,
         threads=os.environ.get("PRODUCTSTUDIO_THREADS", "auto"),
-        command=" ".join(["python", *sys.argv]),
     )
     print(f"wrote {path}")
 

@@ -178,7 +178,11 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     if args.collect:
-        rows = collect(args.backends.split(","), args.limit)
+        backends = args.backends.split(",")
+        rows = collect(backends, args.limit)
+        if args.rows.exists():  # keep the other backends' rows (collect them one at a time)
+            old = json.loads(args.rows.read_text())
+            rows = [r for r in old if r["backend"] not in backends] + rows
         args.rows.parent.mkdir(parents=True, exist_ok=True)
         args.rows.write_text(json.dumps(rows, indent=1))
     rows = json.loads(args.rows.read_text())

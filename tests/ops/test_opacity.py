@@ -31,6 +31,7 @@ def _held_carton(size: int = 200) -> tuple[np.ndarray, np.ndarray]:
     segmenter's map covers both, the hand as a ghost (0.6)."""
     img = np.full((size, size, 3), (120, 125, 118), np.uint8)  # shelf grey
     img[40:160, 80:150] = CARTON
+    img[50:150:6, 90:140] = (240, 240, 240)  # printed lines: packaging is textured, skin is not
     img[90:130, 0:100] = SKIN  # arm + fingers over the carton's left side
     prob = np.zeros((size, size), np.float32)
     prob[40:160, 80:150] = 0.95
