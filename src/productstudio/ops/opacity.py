@@ -32,6 +32,7 @@ partly transparent (glass, mesh, hair, veils): the segmenter's map is then kept 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -194,6 +195,8 @@ def skin_mask(rgb: np.ndarray) -> NDArray[np.bool_]:
 
 
 def _hysteresis(prob: Mask, strong: float, weak: float) -> NDArray[np.bool_]:
+    if weak >= strong or not ((prob > weak) & (prob <= strong)).any():
+        return np.asarray(prob > strong)
     n, labels, _, _ = cv2.connectedComponentsWithStats(
         (prob > weak).astype(np.uint8), connectivity=8
     )
@@ -332,11 +335,17 @@ def _drop_specks(fg: NDArray[np.bool_], prob: Mask) -> NDArray[np.bool_]:
 
 
 def _fill_holes(
-    fg: NDArray[np.bool_], prob: Mask, log_ratio: NDArray[np.float32] | None, min_prob: float
+    fg: NDArray[np.bool_],
+    prob: Mask,
+    log_ratio: Callable[[], NDArray[np.float32] | None],
+    min_prob: float,
 ) -> NDArray[np.bool_]:
     inv = (~fg).astype(np.uint8)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(inv, connectivity=4)
-    if n <= 2 or log_ratio is None:
+    if n <= 2:
+        return fg
+    lr_small = log_ratio()  # colour models only when there is a hole to judge
+    if lr_small is None:
         return fg
     touches = np.zeros(n, bool)
     for side in (labels[0], labels[-1], labels[:, 0], labels[:, -1]):
@@ -344,7 +353,7 @@ def _fill_holes(
     size = np.maximum(stats[:, cv2.CC_STAT_AREA], 1)
     mean_p = np.bincount(labels.ravel(), weights=prob.ravel(), minlength=n) / size
     h, w = fg.shape
-    lr = cv2.resize(log_ratio, (w, h), interpolation=cv2.INTER_LINEAR)
+    lr = cv2.resize(lr_small, (w, h), interpolation=cv2.INTER_LINEAR)
     mean_lr = np.bincount(labels.ravel(), weights=lr.ravel(), minlength=n) / size
     fill = ~touches & (mean_p > min_prob) & (mean_lr > 0.0)
     fill[0] = False
@@ -414,7 +423,7 @@ def solid_alpha(
     fg = _drop_specks(fg, p)
     specks = (before_specks - int(fg.sum())) / area0
     before_holes = int(fg.sum())
-    fg = _fill_holes(fg, p, _colour_log_ratio(small, p_small), par.hole_min_prob)
+    fg = _fill_holes(fg, p, lambda: _colour_log_ratio(small, p_small), par.hole_min_prob)
     holes = (int(fg.sum()) - before_holes) / area0
 
     alpha = fg.astype(np.float32)
