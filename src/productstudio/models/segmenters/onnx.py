@@ -176,17 +176,9 @@ class OnnxSegmenter(Segmenter):
         self.output_name = self.session.get_outputs()[0].name
 
     def preprocess(self, rgb: RGBImage) -> np.ndarray:
-        """The network input: Lanczos-resized to the model's square size, then normalised.
-
-        Pillow's antialiased Lanczos, as rembg does: on the 24 DIS5K product photos it gave
-        U²-Netp IoU 0.330 / boundary-F 0.236 against 0.314 / 0.215 with OpenCV's area resize
-        (IS-Net: 0.929 / 0.910 against 0.929 / 0.907).
-        """
-        from PIL import Image as PILImage
-
         s = self.spec
-        small = PILImage.fromarray(rgb).resize((s.size, s.size), PILImage.Resampling.LANCZOS)
-        x: np.ndarray = np.asarray(small, np.float32)
+        interp = cv2.INTER_AREA if max(rgb.shape[:2]) > s.size else cv2.INTER_CUBIC
+        x: np.ndarray = cv2.resize(rgb, (s.size, s.size), interpolation=interp).astype(np.float32)
         if s.scale is Scale.MAX:
             x /= max(float(x.max()), 1e-6)
         else:
@@ -205,5 +197,5 @@ class OnnxSegmenter(Segmenter):
             lo, hi = float(pred.min()), float(pred.max())
             pred = (pred - lo) / max(hi - lo, 1e-6)
         h, w = rgb.shape[:2]
-        prob = cv2.resize(pred.astype(np.float32), (w, h), interpolation=cv2.INTER_LANCZOS4)
+        prob = cv2.resize(pred, (w, h), interpolation=cv2.INTER_LINEAR)
         return np.clip(prob, 0.0, 1.0).astype(np.float32)
