@@ -10,7 +10,9 @@ Backends: ``classical`` (built in, no weights), ``u2netp`` and ``isnet`` (our ON
 segmenter + plain-background refinement + cut-out), ``rembg-u2netp`` and ``rembg-isnet``
 (rembg itself, same model files, ``only_mask=True``). Each backend runs in its own process so
 its peak RSS is its own. The end-to-end case times the whole main job (decode → cut-out →
-2000x2000 canvas → JPEG) against rembg + a Pillow compose on the same model.
+2000x2000 canvas → JPEG) against rembg + a Pillow compose on the same model. The "unsure"
+flag is measured by ``cutout_unsure.py``; ``--backends classical`` alone gives the no-weights
+rows (kept in their own results file).
 
 Usage::
 
@@ -96,14 +98,12 @@ def _make_alpha_fn(backend: str) -> Any:
 
         session = new_session(REMBG_NAMES[model][0])
 
-        def rembg_alpha(img: np.ndarray) -> tuple[np.ndarray, bool | None]:
-            m = remove(Image.fromarray(img), session=session, only_mask=True)
-            return np.asarray(m), None  # rembg has no confidence
+        def rembg_alpha(img: np.ndarray) -> np.ndarray:
+            return np.asarray(remove(Image.fromarray(img), session=session, only_mask=True))
 
         return rembg_alpha
     from productstudio.models.segmenters import load_segmenter
-    from productstudio.models.segmenters.confidence import judge_cutout
-    from productstudio.ops.cutout import CutoutParams, cutout_report
+    from productstudio.ops.cutout import CutoutParams, cutout
 
     path = (
         "classical"
@@ -112,11 +112,8 @@ def _make_alpha_fn(backend: str) -> Any:
     )
     seg = load_segmenter(path)
 
-    def ours(img: np.ndarray) -> tuple[np.ndarray, bool]:
-        s = seg.segment(img)
-        rgba, report = cutout_report(img, s.mask, CutoutParams())
-        a = rgba[..., 3]
-        return a, judge_cutout(s, a.astype(np.float32) / 255.0, report).unsure
+    def ours(img: np.ndarray) -> np.ndarray:
+        return np.asarray(cutout(img, seg.segment(img).mask, CutoutParams())[..., 3])
 
     return ours
 
@@ -130,26 +127,14 @@ def _eval_worker(backend: str, set_name: str, limit: int | None) -> dict[str, An
     rows = []
     for name, bg, img, gt in items:
         t = time.perf_counter()
-        alpha, unsure = fn(img)
+        alpha = fn(img)
         dt = time.perf_counter() - t
-        row = {"name": name, "background": bg, "seconds": dt, "unsure": unsure}
+        row = {"name": name, "background": bg, "seconds": dt}
         row["see_through"] = soft_interior_share(alpha)
         if gt is not None:
             row.update(evaluate_mask(alpha, gt, gradient=False).as_dict())
         rows.append(row)
     return {"rows": rows, "peak_rss_mb": peak_rss_mb()}
-
-
-def _unsure_pr(rows: list[dict[str, Any]], bad_below: float = 0.90) -> dict[str, Any]:
-    """Precision and recall of the "unsure" flag for cut-outs with IoU < ``bad_below``."""
-    flag = np.array([bool(r["unsure"]) for r in rows])
-    bad = np.array([r["iou"] < bad_below for r in rows])
-    tp, fp, fn = int((flag & bad).sum()), int((flag & ~bad).sum()), int((~flag & bad).sum())
-    return {
-        "unsure_precision": round(tp / (tp + fp), 3) if tp + fp else None,
-        "unsure_recall": round(tp / (tp + fn), 3) if tp + fn else None,
-        "bad_cutouts": int(bad.sum()),
-    }
 
 
 def _e2e_paths(n: int) -> list[Path]:
@@ -352,10 +337,6 @@ def main() -> None:
                     vals = np.array([r[key] for r in rows], float)
                     entry[f"{key}_mean"] = round(float(vals.mean()), 4)
                     entry[f"{key}_median"] = round(float(np.median(vals)), 4)
-                if rows[0]["unsure"] is not None:
-                    entry.update(_unsure_pr(rows))
-            if rows[0]["unsure"] is not None:
-                entry["unsure_share"] = round(float(np.mean([r["unsure"] for r in rows])), 3)
             if set_name == "studio":
                 entry["iou_by_background"] = {
                     bg: round(float(np.mean([r["iou"] for r in rows if r["background"] == bg])), 4)
@@ -383,7 +364,7 @@ def main() -> None:
         if b and (r["case"], b) in by_key:
             r["ratio_vs_baseline"] = round(r["median_s"] / by_key[(r["case"], b)]["median_s"], 3)
     for set_name in filter(None, args.check_sets.split(",")):
-        for backend in ["classical", *(b for b in backends if b != "classical")]:
+        for backend in backends:
             res = _in_child(_check_worker, backend, set_name)
             rows = res["rows"]
             passed = [r for r in rows if r["verdict"] != "fail"]
