@@ -88,7 +88,7 @@ def main() -> None:
     for k in range(0, len(tiles), 6):
         chunk = tiles[k : k + 6]
         sheet = np.concatenate([c for t in chunk for c in (t, sep)][:-1], axis=0)
-        path = save_image(sheet, out / f"sheet-{k // 6 + 1}.jpg", fmt=ImageFormat.JPEG, quality=82)
+        path = save_image(sheet, out / f"sheet-{k // 6 + 1}.jpg", fmt=ImageFormat.JPEG, quality=76)
         print(f"wrote {path} ({path.stat().st_size // 1024} KB); columns: {', '.join(LABELS)}")
 
 
