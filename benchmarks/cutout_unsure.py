@@ -95,7 +95,9 @@ def _xy(rows: list[dict[str, Any]], names: tuple[str, ...]) -> tuple[np.ndarray,
     return x, y
 
 
-def _fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 0.1) -> np.ndarray:
+def _fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 0.01) -> np.ndarray:
+    """L2-penalised logistic regression (bias unpenalised); 0.01 had the best object-grouped
+    cross-validated precision on the u2netp rows of 0.1 / 0.01 / 0.001 / 0.0001."""
     from scipy.optimize import minimize
 
     xb = np.hstack([np.ones((len(x), 1)), x])

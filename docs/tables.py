@@ -682,7 +682,8 @@ def _cutout_quality(r: Results) -> Table:
     return Table(
         _CUT_HEADER,
         _cutout_rows(r),
-        note="rembg 2.0.86 on the same model file, in the same run; see-through = share of the "
+        note="isnet = the quantised IS-Net `isnet_general_quint8.onnx` (for ours and rembg); "
+        "rembg 2.0.86 on the same model file, in the same run; see-through = share of the "
         "product area with interior alpha in (0.1, 0.9) (`metrics.segmentation."
         "soft_interior_share`).",
     )
