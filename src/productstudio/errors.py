@@ -8,16 +8,19 @@ ProductStudioError
 │   ├── CorruptImageError        (truncated, bad header, not an image)
 │   ├── ImageTooLargeError       (pixel limit, decompression bomb)
 │   ├── UnsupportedImageError    (format/mode we cannot handle)
-│   └── OutputError              (cannot write the result)
+│   ├── OutputError              (cannot write the result)
+│   └── FetchError               (an image URL refused or failed: blocked address, size, time)
 ├── InvalidParamsError           (also a ValueError)
 ├── BackendError
 │   ├── UnknownBackendError      (also a KeyError)
 │   ├── WeightsNotFoundError
 │   ├── WeightsChecksumError
+│   ├── DownloadError            (offline, unreachable, HTTP error, cut-off transfer)
 │   └── MissingDependencyError
 ├── RecipeError                  (carries file, line, key)
 ├── JobError
-└── EventError                   (a bad feedback event: carries event_id and reason)
+├── EventError                   (a bad feedback event: carries event_id and reason)
+└── CancelledError               (long work stopped on request: a generation, a batch)
 ```
 """
 
@@ -55,6 +58,36 @@ class OutputError(InputError):
     """The result cannot be written (unwritable folder, disk full, bad extension)."""
 
 
+class FetchReason(StrEnum):
+    """Why :class:`FetchError` was raised."""
+
+    URL = "url"  # not an http(s) URL, no host, credentials in it
+    BLOCKED = "blocked"  # private, loopback, link-local, multicast, reserved, metadata address
+    TOO_LARGE = "too_large"  # over the byte cap
+    TIMEOUT = "timeout"  # over the time cap
+    REDIRECTS = "redirects"  # too many redirects, or a redirect without a Location
+    HTTP_STATUS = "http_status"  # the server answered with an error status
+    NETWORK = "network"  # DNS failure, connection refused, TLS error
+
+
+class FetchError(InputError):
+    """An image URL could not be fetched, or was refused before any connection was made.
+
+    Attributes:
+        url: the URL of the failing hop.
+        reason: a :class:`FetchReason`.
+        status: the HTTP status for ``FetchReason.HTTP_STATUS``.
+    """
+
+    def __init__(
+        self, message: str, *, url: str, reason: FetchReason, status: int | None = None
+    ) -> None:
+        super().__init__(message, path=url)
+        self.url = url
+        self.reason = reason
+        self.status = status
+
+
 class InvalidParamsError(ProductStudioError, ValueError):
     """A parameter, option or array argument is out of range or of the wrong kind."""
 
@@ -76,6 +109,10 @@ class WeightsNotFoundError(BackendError):
 
 class WeightsChecksumError(BackendError):
     """Downloaded or local weights do not match their pinned sha256."""
+
+
+class DownloadError(BackendError):
+    """A model download was not possible (offline mode, no network, HTTP error, cut off)."""
 
 
 class MissingDependencyError(BackendError):
@@ -125,6 +162,10 @@ class EventError(ProductStudioError):
         self.reason = reason
 
 
+class CancelledError(ProductStudioError):
+    """Long work (a diffusion run, a batch) was stopped because the caller asked it to."""
+
+
 class Extra(StrEnum):
     """The optional-dependency groups ("extras") of ``pyproject.toml``; a test keeps this list
     equal to the file, so no install hint names an extra that does not exist."""
@@ -134,6 +175,7 @@ class Extra(StrEnum):
     SERVER = "server"
     RAY = "ray"
     POSTGRES = "postgres"
+    REPORT = "report"
 
 
 def install_hint(extra: Extra | str | None = None, *, requirements: str | None = None) -> str:

@@ -15,6 +15,12 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+def _user_cache() -> Path:
+    """``$XDG_CACHE_HOME`` when set to an absolute path (XDG spec), else ``~/.cache``."""
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    return Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".cache"
+
+
 class Settings(BaseSettings):
     """ProductStudio settings; see the module docstring for precedence."""
 
@@ -29,9 +35,43 @@ class Settings(BaseSettings):
     )
     threads: int = Field(0, ge=0, description="Threads per worker for ONNX/torch; 0 = auto.")
     cache_dir: Path = Field(
-        Path.home() / ".cache" / "productstudio",
-        description="Where `models pull` stores downloads.",
+        default_factory=lambda: _user_cache() / "productstudio",
+        description="Where `models pull` and the first-run download store models "
+        "(default: $XDG_CACHE_HOME/productstudio, else ~/.cache/productstudio).",
     )
+    offline: bool = Field(
+        False,
+        description="Never download anything: `--model auto` with no model found uses the "
+        "built-in classical segmenter instead of fetching the recommended model.",
+    )
+    models_url: str | None = Field(
+        None,
+        description="Base URL that model downloads come from instead of rembg's GitHub "
+        "release (a mirror; the pinned sha256 still applies).",
+    )
+    models_file: Path | None = Field(
+        None,
+        description="The list of models added with `models add` (default: "
+        "$XDG_CONFIG_HOME/productstudio/models.json, else ~/.config/productstudio/models.json).",
+    )
+    pipeline: str | None = Field(
+        None,
+        description="Default diffusers pipeline for scene/generate and the `diffusion` "
+        "inpainter: a name from `models add`, a folder, a checkpoint file or a cached hub id.",
+    )
+    allow_hub: bool = Field(
+        False,
+        description="Let diffusers fetch missing files from the Hugging Face Hub (off: local "
+        "files only, never a network call).",
+    )
+
+    def models_file_path(self) -> Path:
+        """Where `models add` keeps its list (see ``models_file``)."""
+        if self.models_file is not None:
+            return Path(self.models_file).expanduser()
+        xdg = os.environ.get("XDG_CONFIG_HOME")
+        base = Path(xdg).expanduser() if xdg else Path.home() / ".config"
+        return base / "productstudio" / "models.json"
 
     def thread_count(self) -> int:
         """Threads a single worker should use: the setting, else the machine's cores."""

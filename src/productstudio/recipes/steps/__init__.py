@@ -11,6 +11,7 @@ module         steps
 ``canvas``     canvas, consistent
 ``background`` background, shadow, flatten
 ``retouch``    recolour, adjust, spots, erase, erase_text, upscale, style
+``scene``      scene (pretrained diffusers model; torch/diffusers load on first use)
 ``output``     output
 =============  ================================================================
 """
@@ -45,6 +46,7 @@ from productstudio.recipes.steps.retouch import (
     StyleStep,
     UpscaleStep,
 )
+from productstudio.recipes.steps.scene import SceneStep
 
 __all__ = [
     "STEPS",
@@ -60,6 +62,7 @@ __all__ = [
     "FlattenStep",
     "OutputFormat",
     "RecolourStep",
+    "SceneStep",
     "ShadowStep",
     "ShadowType",
     "SpotsStep",
