@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 import sys
 import time
 from pathlib import Path
@@ -299,8 +298,6 @@ def main() -> None:
     names = [r["name"] for r in manifest if plike[r["name"]] or not args.product_only]
     names = names[:: args.every]
     names = names[: args.limit] if args.limit else names
-    load_before = os.getloadavg()
-    t0 = time.time()
     rows = evaluate(names, plike, args.sheet)
     results = summarise(rows)
     for r in sorted(results, key=lambda r: (r["case"], r["variant"] == "after")):
@@ -326,15 +323,11 @@ def main() -> None:
         "classical",
         results,
         args.json,
-        command=" ".join([Path(sys.executable).name, *sys.argv]),
-        threads=1,
         objects=len(names),
         object_names=names,
         finishes=[str(f) for f in Finish],
         variants={"before": "ClassicalConfig(white_parts=False)", "after": "ClassicalConfig()"},
         backgrounds=list(BACKGROUNDS),
-        load_avg_before=load_before,
-        wall_s=round(time.time() - t0, 1),
         predictors=pred,
         **({"rows": rows} if args.rows else {}),
     )

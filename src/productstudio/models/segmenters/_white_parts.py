@@ -181,9 +181,7 @@ def recover_white_parts(
     spread = ratio.max(axis=2) - ratio.min(axis=2)
     t_spread = max(p.spread_min, p.dev_k * float(np.percentile(spread[bg_border], 90)))
     darkening = 1.0 - ratio.mean(axis=2)
-    shadowy = (
-        (d[..., 0] < 0) & (spread <= t_spread + p.shadow_hue * darkening) & (tex <= t_tex)
-    )
+    shadowy = (d[..., 0] < 0) & (spread <= t_spread + p.shadow_hue * darkening) & (tex <= t_tex)
     quiet = (dev <= t_dev) & (tex <= t_tex)
     shadow_ok = shadowy & p.shadow_passable
     passable = ~edge & (quiet | shadow_ok) & (~fg | shadow_ok)
