@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
 from fastapi.responses import Response
@@ -23,6 +23,9 @@ from productstudio.server.pool import WorkPool
 from productstudio.server.removebg import Rendered
 from productstudio.server.settings import ServerSettings
 from productstudio.server.store import ServerStore
+
+if TYPE_CHECKING:
+    from productstudio.personalize.store import FeedbackStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +86,7 @@ class AppContext:
     store: ServerStore | None = None
     pool: WorkPool | None = None
     runner: JobRunner | None = None
+    feedback: FeedbackStore | None = None
     limiter: RateLimiter = field(default_factory=lambda: RateLimiter(0))
     started: float = field(default_factory=time.time)
 

@@ -73,6 +73,11 @@ class ServerSettings(BaseSettings):
     database_url: str | None = Field(
         None, description="SQLAlchemy URL for jobs and keys (default: SQLite in data_dir)."
     )
+    feedback_store: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the click-feedback store (choose/events); default: the "
+        "server's own database (database_url).",
+    )
     data_dir: Path = Field(default_factory=_default_data_dir, description="Job inputs and results.")
     job_concurrency: int = Field(1, ge=1, le=16, description="Async jobs running at once.")
     job_ttl_hours: float = Field(24.0, gt=0, description="Finished jobs are deleted after this.")
@@ -131,6 +136,10 @@ class ServerSettings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.data_dir / 'server.sqlite'}"
+
+    def feedback_url(self) -> str:
+        """The SQLAlchemy URL of the click-feedback store (``ps_fb_*`` tables)."""
+        return self.feedback_store or self.store_url()
 
 
 class _TomlSource(PydanticBaseSettingsSource):
