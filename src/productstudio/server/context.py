@@ -83,6 +83,7 @@ class AppContext:
     text: bool
     presets: list[str]
     generators: dict[str, Path]
+    pipelines: dict[str, str] = field(default_factory=dict)
     store: ServerStore | None = None
     pool: WorkPool | None = None
     runner: JobRunner | None = None
@@ -115,6 +116,7 @@ class AppContext:
                 if (d / "config.json").is_file():
                     gens[d.name] = d.resolve()
         return cls(
+            pipelines=_pipelines(),
             settings=settings,
             segmenters=names(SEGMENTERS),
             inpainters=names(INPAINTERS),
@@ -227,6 +229,22 @@ class AppContext:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await work
         raise ClientGone()
+
+
+def _pipelines() -> dict[str, str]:
+    """Pretrained pipelines added with ``productstudio models add`` (name → pipeline class):
+    what scene and generate jobs may load. Only these names are offered, never a path."""
+    import logging
+
+    from productstudio.errors import ProductStudioError
+    from productstudio.models.manage import ModelKind, ModelStore
+
+    try:
+        added = ModelStore().of_kind(ModelKind.PIPELINE)
+    except ProductStudioError as exc:  # a damaged models file must not stop the server
+        logging.getLogger(__name__).warning("pipelines not offered: %s", exc)
+        return {}
+    return {m.name: m.pipeline_class or "" for m in added}
 
 
 class ClientGone(Exception):

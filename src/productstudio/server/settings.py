@@ -24,6 +24,7 @@ from pydantic_settings import (
 )
 
 from productstudio.errors import InvalidParamsError
+from productstudio.models.pipelines.options import Device, DType, Offload
 
 
 def _default_data_dir() -> Path:
@@ -85,6 +86,15 @@ class ServerSettings(BaseSettings):
         None, description="Folder of trained generators (one sub-folder each) for sampling."
     )
     segmenter: str = Field("auto", description="Default cut-out model.")
+    pipeline_device: Device = Field(
+        Device.AUTO, description="Where scene/generate jobs run pipelines (auto: CUDA, MPS, CPU)."
+    )
+    pipeline_dtype: DType = Field(
+        DType.AUTO, description="Pipeline weight precision (auto: float16 on a GPU, else 32)."
+    )
+    pipeline_offload: Offload = Field(
+        Offload.NONE, description="CPU offload of pipelines on a GPU (none, model, sequential)."
+    )
     account_credits: int = Field(
         1_000_000, ge=0, description="What GET /v1.0/account reports (no billing here)."
     )
