@@ -18,8 +18,6 @@ from productstudio.catalog import JobSpec, RunOptions, run_catalog
 
 pytest.importorskip("diffusers")
 
-from tiny_pipelines import make_tiny_folders
-
 RECIPE = """version: 1
 name: lifestyle
 steps:
@@ -29,10 +27,12 @@ steps:
 """
 
 
-def test_scene_settings_beside_each_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_scene_settings_beside_each_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_pipeline_folders: dict[str, Path]
+) -> None:
     from productstudio.models.pipelines import backend
 
-    folders = make_tiny_folders(tmp_path / "models")
+    folders = tiny_pipeline_folders
     recipe = tmp_path / "lifestyle.yaml"
     recipe.write_text(RECIPE.format(model=folders["inpaint"]))
     photos = real_photos(tmp_path / "in", 2, kind="grocery_iconic")

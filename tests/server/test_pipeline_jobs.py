@@ -21,25 +21,53 @@ from server_helpers import make_app, patched_env, segmenter, server_env
 
 pytest.importorskip("diffusers")
 
-from tiny_pipelines import make_tiny_folders
-
 
 @pytest.fixture(scope="module")
-def env(tmp_module: Path) -> Iterator[tuple[TestClient, Path, dict[str, Path]]]:
+def env(
+    tmp_module: Path, tiny_pipeline_folders: dict[str, Path]
+) -> Iterator[tuple[TestClient, Path, dict[str, Path]]]:
     from productstudio.models.manage import ModelStore
     from productstudio.settings import get_settings
 
     root = tmp_module / "pipelines"
-    folders = make_tiny_folders(root / "models")
+    folders = tiny_pipeline_folders
     extra = {"PRODUCTSTUDIO_MODELS_FILE": str(root / "models.json")}
     with patched_env({**server_env(), **extra}):
         get_settings.cache_clear()
         ModelStore().add("tiny-t2i", folders["t2i"], hash_files=False)
         ModelStore().add("tiny-inpaint", folders["inpaint"], hash_files=False)
-        app = make_app(root / "data")
+        app = make_app(root / "data", job_concurrency=2)
         with TestClient(app) as c:
             yield c, root / "data", folders
     get_settings.cache_clear()
+
+
+SCENE_FORM = {
+    "scene": "marble-counter",
+    "title": "Oat drink carton",
+    "audience": "interests=pastel",
+    "n": "2",
+    "seed": "5",
+    "steps": "2",
+}
+GENERATE_FORM = {
+    "title": "red canvas sneaker",
+    "n": "2",
+    "seed": "3",
+    "steps": "2",
+    "width": "64",
+    "height": "64",
+}
+
+
+@pytest.fixture(scope="module")
+def submitted(env: Any, photo: bytes) -> dict[str, dict[str, Any]]:
+    """A scene and a generate job, submitted together (two job processes run at once)."""
+    c, _data, _folders = env
+    scene = c.post("/v1/jobs/scene", files={"image": ("oat milk.jpg", photo)}, data=SCENE_FORM)
+    generate = c.post("/v1/jobs/generate", data=GENERATE_FORM)
+    assert scene.status_code == generate.status_code == 202, scene.text + generate.text
+    return {"scene": scene.json(), "generate": generate.json()}
 
 
 def _events(c: TestClient, job_id: str) -> list[dict[str, Any]]:
@@ -63,25 +91,14 @@ def test_pipelines_are_offered_by_name(env: Any) -> None:
     assert "marble-counter" in schema["ScenePreset"]["enum"]
 
 
-def test_scene_job_keeps_the_product_and_saves_settings(env: Any, photo: bytes) -> None:
+def test_scene_job_keeps_the_product_and_saves_settings(
+    env: Any, submitted: dict[str, Any], photo: bytes
+) -> None:
     """Two candidates around a real packshot: progress counts denoising steps up to n × steps;
     each PNG has its settings .json (prompt, seed, model); the cut-out's opaque pixels are in
     the scene bit for bit."""
     c, _data, _folders = env
-    r = c.post(
-        "/v1/jobs/scene",
-        files={"image": ("oat milk.jpg", photo)},
-        data={
-            "scene": "marble-counter",
-            "title": "Oat drink carton",
-            "audience": "interests=pastel",
-            "n": "2",
-            "seed": "5",
-            "steps": "2",
-        },
-    )
-    assert r.status_code == 202, r.text
-    job = r.json()
+    job = submitted["scene"]
     assert job["kind"] == "scene" and job["params"]["pipeline"] == "tiny-inpaint"
     seen = _events(c, job["id"])
     assert seen[-1]["status"] == "done", seen[-1]["message"]
@@ -122,14 +139,11 @@ def test_scene_job_keeps_the_product_and_saves_settings(env: Any, photo: bytes) 
     assert np.abs(first.astype(int) - second)[~opaque].mean() > 1  # two seeds, two scenes
 
 
-def test_generate_job_equals_the_python_api(env: Any) -> None:
+def test_generate_job_equals_the_python_api(env: Any, submitted: dict[str, Any]) -> None:
     """Text-to-image from a title through the job gives the pixels generate_images gives for
     the same pipeline, prompt and seeds."""
     c, _data, folders = env
-    form = {"title": "red canvas sneaker", "n": "2", "seed": "3", "steps": "2"}
-    r = c.post("/v1/jobs/generate", data={**form, "width": "64", "height": "64"})
-    assert r.status_code == 202, r.text
-    job = r.json()
+    job = submitted["generate"]
     assert job["params"]["pipeline"] == "tiny-t2i"
     seen = _events(c, job["id"])
     assert seen[-1]["status"] == "done", seen[-1]["message"]
@@ -154,8 +168,9 @@ def test_generate_job_equals_the_python_api(env: Any) -> None:
     assert record["prompt"]["prompt"] == built.prompt
 
 
-def test_cancel_a_running_generation(env: Any, photo: bytes) -> None:
-    """A long variations job is cancelled mid-run: its files go, the stream ends cancelled."""
+def test_cancel_a_running_job(env: Any, submitted: dict[str, Any], photo: bytes) -> None:
+    """A long variations job is cancelled once its process runs: the process is killed, its
+    files go, the stream ends cancelled."""
     c, data, _folders = env
     r = c.post(
         "/v1/jobs/generate",
@@ -165,13 +180,54 @@ def test_cancel_a_running_generation(env: Any, photo: bytes) -> None:
     assert r.status_code == 202, r.text
     job_id = r.json()["id"]
     deadline = time.monotonic() + 120
-    while c.get(f"/v1/jobs/{job_id}").json()["progress"]["done"] == 0:
+    while c.get(f"/v1/jobs/{job_id}").json()["status"] == "queued":
         assert time.monotonic() < deadline, "the job did not start"
-        time.sleep(0.2)
+        time.sleep(0.1)
     assert c.post(f"/v1/jobs/{job_id}/cancel").json()["status"] == "cancelled"
     assert not (data / "jobs" / job_id).exists()
     assert _events(c, job_id)[-1]["status"] == "cancelled"
     assert c.get(f"/v1/jobs/{job_id}/result").status_code == 409
+
+
+def test_job_stops_between_denoising_steps(
+    tmp_path: Path, tiny_pipeline_folders: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In the job process: once the job's row says cancelled (after its first steps), the
+    pipeline stops at the next step (the should_cancel poll) and nothing is written."""
+    from productstudio.errors import CancelledError
+    from productstudio.models.manage import ModelStore
+    from productstudio.server import jobs
+    from productstudio.server.store import JobKind, JobStatus, ServerStore
+
+    ModelStore().add("tiny-t2i", tiny_pipeline_folders["t2i"], hash_files=False)
+    store = ServerStore(f"sqlite:///{tmp_path / 'server.sqlite'}")
+    params = {
+        "pipeline": "tiny-t2i",
+        "load": {},
+        "prompt": {"prompt": "a mug", "negative_prompt": "", "template": "none"},
+        "generation": {"steps": 40, "seed": 0, "width": 64, "height": 64},
+        "n": 4,
+    }
+    store.create_job(JobKind.GENERATE, params, total=160)
+    job = store.claim_next()
+    assert job is not None
+    (tmp_path / "job" / "inputs").mkdir(parents=True)
+    seen: list[int] = []
+    real = jobs._Steps.progress
+
+    def progress(self: Any, done: int, total: int) -> None:
+        seen.append(done)
+        if done == 3:  # as the server's cancel does (then it kills the process)
+            store.finish(job.id, JobStatus.CANCELLED, "cancelled")
+        real(self, done, total)
+
+    monkeypatch.setattr(jobs._Steps, "progress", progress)
+    monkeypatch.setattr(jobs._Steps, "POLL_S", 0.0)
+    monkeypatch.setattr(jobs._Steps, "WRITE_S", 1e9)  # only the poll can stop it
+    with pytest.raises(CancelledError, match="cancelled after 3 of 40 steps"):
+        jobs._run_generate(store, job, tmp_path / "job")
+    assert max(seen) == 3 and not (tmp_path / "job" / "outputs").exists()
+    store.close()
 
 
 @pytest.mark.parametrize(

@@ -231,8 +231,12 @@ def _run_sample(store: ServerStore, job: Job, root: Path) -> str:
 
 
 class _Steps:
-    """Progress of a pipeline job in denoising steps (store writes at most every 0.25 s) and
-    the cancel poll the pipeline checks after every step (the store at most every 0.5 s)."""
+    """Progress of a pipeline job in denoising steps (store writes at most every
+    ``WRITE_S``) and the cancel poll the pipeline checks after every step (the store at most
+    every ``POLL_S``)."""
+
+    WRITE_S = 0.25
+    POLL_S = 0.5
 
     def __init__(self, store: ServerStore, job: Job) -> None:
         self.store = store
@@ -247,14 +251,14 @@ class _Steps:
 
     def progress(self, done: int, total: int) -> None:
         now = time.monotonic()
-        if done < total and now - self._written < 0.25:
+        if done < total and now - self._written < self.WRITE_S:
             return
         self._written = now
         self._report(done, total, 0, f"{done}/{total} steps")  # raises JobCancelled
 
     def cancelled(self) -> bool:
         now = time.monotonic()
-        if not self._cancelled and now - self._polled >= 0.5:
+        if not self._cancelled and now - self._polled >= self.POLL_S:
             self._polled = now
             job = self.store.get_job(self.job.id)
             self._cancelled = job is None or job.status is not JobStatus.RUNNING
