@@ -175,6 +175,7 @@ class Extra(StrEnum):
     SERVER = "server"
     RAY = "ray"
     POSTGRES = "postgres"
+    REPORT = "report"
 
 
 def install_hint(extra: Extra | str | None = None, *, requirements: str | None = None) -> str:

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from conftest import shared_path
 from model_server import ModelServer, closed_port, pin
 from productstudio.cli import app
+from productstudio.cli.app import out as cli_console
 from productstudio.imaging import load_image
 from productstudio.models.pull import models_cache
 from productstudio.models.segmenters import SEGMENTERS
@@ -155,7 +156,8 @@ def test_models_list_shows_where_files_came_from(
     (tmp_path / "my-u2net.onnx").write_bytes(b"x")
     monkeypatch.setenv("PRODUCTSTUDIO_MODELS", str(tmp_path / "mine"))
     monkeypatch.setenv("U2NET_HOME", str(rembg))
-    monkeypatch.setenv("COLUMNS", "300")
+    # the CLI's console reads COLUMNS once, at import: widen it directly so no cell is cut
+    monkeypatch.setattr(cli_console, "width", 300)
     get_settings.cache_clear()
     r = runner.invoke(app, ["models", "add", "u2net", str(tmp_path / "my-u2net.onnx")])
     assert r.exit_code == 0, r.output
