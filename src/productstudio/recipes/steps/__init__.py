@@ -12,6 +12,7 @@ module         steps
 ``background`` background, shadow, flatten
 ``retouch``    recolour, adjust, spots, erase, erase_text, upscale, style
 ``scene``      scene (pretrained diffusers model; torch/diffusers load on first use)
+``sample``     sample (a sample of an own generator replaces the picture; torch on use)
 ``output``     output
 =============  ================================================================
 """
@@ -46,6 +47,7 @@ from productstudio.recipes.steps.retouch import (
     StyleStep,
     UpscaleStep,
 )
+from productstudio.recipes.steps.sample import SampleStep
 from productstudio.recipes.steps.scene import SceneStep
 
 __all__ = [
@@ -62,6 +64,7 @@ __all__ = [
     "FlattenStep",
     "OutputFormat",
     "RecolourStep",
+    "SampleStep",
     "SceneStep",
     "ShadowStep",
     "ShadowType",
