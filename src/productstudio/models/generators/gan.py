@@ -1,8 +1,10 @@
-"""Conditional GAN: FiLM generator, projection discriminator, hinge loss, spectral norm, EMA."""
+"""Conditional GAN: FiLM or style-based generator, projection discriminator, hinge loss, spectral
+norm, EMA. ``GANConfig.arch`` picks the generator (:mod:`.stylegan` for ``style``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 import torch
 import torch.nn.functional as F
@@ -14,6 +16,14 @@ from productstudio.models.conditioning.fusion import CondBatch, ConditionConfig,
 from productstudio.models.data import Vocab
 from productstudio.models.generators.base import GENERATORS, ConditionalGenerator, Ema
 from productstudio.models.generators.layers import CondDecoder, levels
+from productstudio.models.generators.stylegan import StyleGenerator
+
+
+class GANArch(StrEnum):
+    """Generator architecture of the conditional GAN."""
+
+    FILM = "film"  # FiLM-conditioned up-sampling decoder
+    STYLE = "style"  # StyleGAN2-like: mapping network, modulated convs, noise, mixing
 
 
 @dataclass(frozen=True)
@@ -29,13 +39,33 @@ class GANConfig:
     ema_decay: float = 0.999
     p_drop_all: float = 0.0
     p_drop_each: float = 0.1
+    arch: GANArch = GANArch.FILM
+    # style arch only (see stylegan.py)
+    w_dim: int = 128
+    mapping_layers: int = 4
+    mixing_prob: float = 0.9  # style mixing during training
+    truncation: float = 1.0  # psi used by sample(); 1 = no truncation
+    truncation_samples: int = 64  # noise vectors averaged for the per-condition centre
 
     def __post_init__(self) -> None:
         levels(self.size)
+        object.__setattr__(self, "arch", GANArch(self.arch))
         if self.z_dim < 1 or self.g_channels < 1 or self.d_channels < 1:
             raise InvalidParamsError("GANConfig: z_dim and channels must be >= 1")
         if not 0.0 <= self.ema_decay < 1.0:
             raise InvalidParamsError(f"GANConfig.ema_decay must be in [0, 1), got {self.ema_decay}")
+        if self.w_dim < 1 or self.mapping_layers < 1 or self.truncation_samples < 1:
+            raise InvalidParamsError(
+                "GANConfig: w_dim, mapping_layers and truncation_samples must be >= 1"
+            )
+        if not 0.0 <= self.mixing_prob <= 1.0:
+            raise InvalidParamsError(
+                f"GANConfig.mixing_prob must be in [0, 1], got {self.mixing_prob}"
+            )
+        if not 0.0 <= self.truncation <= 2.0:
+            raise InvalidParamsError(
+                f"GANConfig.truncation must be in [0, 2], got {self.truncation}"
+            )
 
 
 class _Generator(nn.Module):
@@ -87,7 +117,11 @@ class ConditionalGAN(ConditionalGenerator):
 
     def __init__(self, config: GANConfig, cond_config: ConditionConfig, vocab: Vocab) -> None:
         super().__init__(config, cond_config, vocab)
-        self.G = _Generator(config, cond_config)
+        self.G: nn.Module = (
+            StyleGenerator(config, cond_config)
+            if config.arch == GANArch.STYLE
+            else _Generator(config, cond_config)
+        )
         self.D = _Discriminator(config, cond_config)
         self.G_ema = Ema.copy(self.G)
 
@@ -101,6 +135,17 @@ class ConditionalGAN(ConditionalGenerator):
     def _z(self, n: int, g: torch.Generator) -> torch.Tensor:
         return torch.randn(n, self.config.z_dim, generator=g).to(self.device)
 
+    def _fake(
+        self, G: nn.Module, cond: CondBatch, g: torch.Generator, *, sampling: bool = False
+    ) -> torch.Tensor:
+        """Images from ``G`` for ``cond``; the style generator also draws noise and mixing."""
+        z = self._z(len(cond), g)
+        if self.config.arch != GANArch.STYLE:
+            return G(z, cond)
+        if sampling:
+            return G(z, cond, truncation=self.config.truncation, noise_mode="const")
+        return G(z, cond, generator=g, mixing_prob=self.config.mixing_prob)
+
     def train_step(
         self,
         x: torch.Tensor,
@@ -109,17 +154,16 @@ class ConditionalGAN(ConditionalGenerator):
         optimizers: dict[str, torch.optim.Optimizer],
         generator: torch.Generator,
     ) -> dict[str, float]:
-        b = x.shape[0]
         # discriminator: hinge loss
         with torch.no_grad():
-            fake = self.G(self._z(b, generator), cond)
+            fake = self._fake(self.G, cond, generator)
         d_real, d_fake = self.D(x, cond), self.D(fake, cond)
         loss_d = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
         optimizers["d"].zero_grad(set_to_none=True)
         loss_d.backward()
         optimizers["d"].step()
         # generator
-        fake = self.G(self._z(b, generator), cond)
+        fake = self._fake(self.G, cond, generator)
         loss_g = -self.D(fake, cond).mean()
         optimizers["g"].zero_grad(set_to_none=True)
         loss_g.backward()
@@ -133,7 +177,7 @@ class ConditionalGAN(ConditionalGenerator):
         }
 
     def generate(self, cond: CondBatch, generator: torch.Generator) -> torch.Tensor:
-        return self.G_ema(self._z(len(cond), generator), cond)
+        return self._fake(self.G_ema, cond, generator, sampling=True)
 
     def train(self, mode: bool = True) -> ConditionalGAN:
         super().train(mode)
