@@ -60,9 +60,9 @@ def tiny(family: str, fusion: Fusion = Fusion.FILM) -> Any:
 
 
 def test_registry() -> None:
-    """The three families are registered; an unknown one names them."""
-    assert GENERATORS.names() == ["diffusion", "gan", "vae"]
-    with pytest.raises(UnknownBackendError, match="diffusion, gan, vae"):
+    """The families are registered; an unknown one names them."""
+    assert GENERATORS.names() == ["cyclegan", "diffusion", "gan", "vae"]
+    with pytest.raises(UnknownBackendError, match="cyclegan, diffusion, gan, vae"):
         GENERATORS.get("flow")
 
 

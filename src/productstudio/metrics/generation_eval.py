@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +25,10 @@ from numpy.typing import NDArray
 from productstudio.errors import InvalidParamsError
 from productstudio.metrics.generation import (
     AttributeClassifier,
+    FeatureExtractor,
     FeatureNetwork,
     PixelAttributeClassifier,
+    PixelCNNFeatures,
     fid,
     kid,
     precision_recall,
@@ -33,6 +36,29 @@ from productstudio.metrics.generation import (
 
 log = logging.getLogger(__name__)
 SCORED_ATTRIBUTES: tuple[str, ...] = ("category", "sub_category", "master_category", "colour")
+
+
+class Scorer(StrEnum):
+    """The feature network of FID/KID/precision/recall (and of the feature probes)."""
+
+    EFFICIENTNET = "efficientnet"  # EfficientNet-Lite0 ImageNet (default; or --features ONNX)
+    PIXEL_CNN = "pixel-cnn"  # a small CNN trained here on the real train photos
+
+
+def attribute_labels(
+    train: Any, others: Sequence[Any] = ()
+) -> tuple[dict[str, NDArray[np.int64]], list[dict[str, NDArray[np.int64]]]]:
+    """Integer labels per scored attribute (−1 = unknown) of ``train`` and of each set in
+    ``others``, with value indices taken from the train split."""
+    y_train: dict[str, NDArray[np.int64]] = {}
+    y_others: list[dict[str, NDArray[np.int64]]] = [{} for _ in others]
+    for a in SCORED_ATTRIBUTES:
+        values = sorted({r.attrs[a] for r in train.records if r.attrs.get(a)})
+        idx = {v: i for i, v in enumerate(values)}
+        y_train[a] = np.array([idx.get(r.attrs.get(a, ""), -1) for r in train.records], np.int64)
+        for ys, other in zip(y_others, others, strict=True):
+            ys[a] = np.array([idx.get(r.attrs.get(a, ""), -1) for r in other.records], np.int64)
+    return y_train, y_others
 
 
 @dataclass(frozen=True)
@@ -46,16 +72,27 @@ class EvalParams:
     grid: int = 32
     classifier_steps: int = 200  # L-BFGS iterations of the attribute probes
     cnn_epochs: int = 8  # epochs of the small pixel CNN classifier (0 = skip it)
+    scorer: Scorer = Scorer.EFFICIENTNET
 
     def __post_init__(self) -> None:
         if self.n < 10:
             raise InvalidParamsError(f"EvalParams.n must be >= 10, got {self.n}")
+        object.__setattr__(self, "scorer", Scorer(self.scorer))
+        if self.scorer == Scorer.PIXEL_CNN and self.cnn_epochs < 1:
+            raise InvalidParamsError("EvalParams: the pixel-cnn scorer needs cnn_epochs >= 1")
 
 
 class Evaluator:
     """Holds the real test features and the attribute classifiers; scores image sets."""
 
-    def __init__(self, train: Any, test: Any, net: FeatureNetwork, params: EvalParams) -> None:
+    def __init__(
+        self,
+        train: Any,
+        test: Any,
+        net: FeatureExtractor,
+        params: EvalParams,
+        cnn: PixelAttributeClassifier | None = None,
+    ) -> None:
         self.train, self.test, self.net, self.params = train, test, net, params
         t = time.monotonic()
         self.f_train = net(train.images)
@@ -66,21 +103,19 @@ class Evaluator:
             len(test),
             time.monotonic() - t,
         )
+        self.y_train, (y_test,) = attribute_labels(train, [test])
         self.labels: dict[str, tuple[dict[str, int], NDArray[np.int64]]] = {}
-        self.y_train: dict[str, NDArray[np.int64]] = {}
         self.classifiers: dict[str, AttributeClassifier] = {}
         for a in SCORED_ATTRIBUTES:
             values = sorted({r.attrs[a] for r in train.records if r.attrs.get(a)})
-            idx = {v: i for i, v in enumerate(values)}
-            y_train = np.array([idx.get(r.attrs.get(a, ""), -1) for r in train.records], np.int64)
-            y_test = np.array([idx.get(r.attrs.get(a, ""), -1) for r in test.records], np.int64)
-            self.labels[a] = (idx, y_test)
+            self.labels[a] = ({v: i for i, v in enumerate(values)}, y_test[a])
             self.classifiers[a] = AttributeClassifier(steps=params.classifier_steps).fit(
-                self.f_train, y_train
+                self.f_train, self.y_train[a]
             )
-            self.y_train[a] = y_train
         self.cnn: PixelAttributeClassifier | None = None
-        if params.cnn_epochs > 0:
+        if cnn is not None:
+            self.cnn = cnn
+        elif params.cnn_epochs > 0:
             t = time.monotonic()
             self.cnn = PixelAttributeClassifier(epochs=params.cnn_epochs, seed=params.seed).fit(
                 train.images, self.y_train
@@ -266,6 +301,27 @@ def write_html_report(
     return write_atomic(page.encode("utf-8"), path)
 
 
+def check_scorer_independent(model: Any, scorer_name: str, where: Path | str = "") -> None:
+    """Refuse to score a model with a feature network it was trained with.
+
+    A generator conditioned on EfficientNet-Lite0 features (``image_encoder=efficientnet-lite0``)
+    would make FID/KID on EfficientNet-Lite0 reward copying that network's view of the source.
+
+    Raises:
+        InvalidParamsError: the model's conditioning uses the scoring network.
+    """
+    cc = getattr(model, "cond_config", None)
+    if cc is None or not cc.use_image:
+        return
+    used = cc.image_encoder.network_name
+    if used and used == scorer_name:
+        raise InvalidParamsError(
+            f"{where or 'the model'} is conditioned on {used} features, the network that would "
+            "score its FID/KID: evaluate it with --scorer pixel-cnn (a CNN trained on the real "
+            "photos that no generator saw)"
+        )
+
+
 def evaluate_models(
     model_dirs: Sequence[Path],
     data_root: Path,
@@ -297,12 +353,21 @@ def evaluate_models(
 
         data = load_products(data_root, size=size, cache_dir=get_settings().cache_dir / "products")
     train, test = data.subset(Split.TRAIN), data.subset(Split.TEST, limit=params.n)
-    net = (
+    net_file = (
         FeatureNetwork.efficientnet_lite0(params.features)
         if params.features is None or params.features.name == "efficientnet_lite0_imagenet.onnx"
         else FeatureNetwork.from_onnx(params.features)
     )
-    ev = Evaluator(train, test, net, params)
+    cnn: PixelAttributeClassifier | None = None
+    net: FeatureExtractor = net_file
+    if params.scorer == Scorer.PIXEL_CNN:
+        cnn = PixelAttributeClassifier(epochs=params.cnn_epochs, seed=params.seed).fit(
+            train.images, attribute_labels(train)[0]
+        )
+        net = PixelCNNFeatures(cnn)
+    for d, m in zip(model_dirs, models, strict=True):
+        check_scorer_independent(m, net.name, d)
+    ev = Evaluator(train, test, net, params, cnn=cnn)
     out_dir.mkdir(parents=True, exist_ok=True)
     rows: dict[str, dict[str, Any]] = {"real train photos (reference)": ev.real_reference()}
     grids: dict[str, str] = {}

@@ -182,17 +182,30 @@ def read_metadata(
 
 @dataclass
 class ProductData:
-    """Decoded images (N, S, S, 3) uint8 plus their records, in the same order."""
+    """Decoded images (N, S, S, 3) uint8 plus their records, in the same order (and, for paired
+    translation data, the source photo of each row in ``inputs``)."""
 
     images: NDArray[np.uint8]
     records: list[ProductRecord]
     size: int
+    #: paired data only: the source photo of each row (same shape as ``images``, the targets)
+    inputs: NDArray[np.uint8] | None = None
 
     def subset(self, split: Split | None = None, limit: int | None = None) -> ProductData:
         idx = [i for i, r in enumerate(self.records) if split is None or r.split == split]
         if limit is not None:
             idx = idx[:limit]
-        return ProductData(self.images[idx], [self.records[i] for i in idx], self.size)
+        return self.take(idx)
+
+    def take(self, idx: Sequence[int]) -> ProductData:
+        """The rows ``idx`` (images, records and inputs), in that order."""
+        ix = list(idx)
+        return ProductData(
+            self.images[ix],
+            [self.records[i] for i in ix],
+            self.size,
+            None if self.inputs is None else self.inputs[ix],
+        )
 
     def __len__(self) -> int:
         return len(self.records)

@@ -1,17 +1,24 @@
-"""Conditional image generators (GAN, CVAE, diffusion) behind one registry (imports torch).
+"""Conditional image generators (GAN with FiLM or style-based generator, CVAE, diffusion) and
+image-to-image translation (CycleGAN / paired) behind one registry (imports torch).
 
 Example:
     >>> from productstudio.models.generators import GENERATORS
     >>> GENERATORS.names()
-    ['diffusion', 'gan', 'vae']
+    ['cyclegan', 'diffusion', 'gan', 'vae']
 """
 
 from productstudio.models.generators.base import GENERATORS, ConditionalGenerator, load_generator
+from productstudio.models.generators.cyclegan import CycleGAN, CycleGANConfig
 from productstudio.models.generators.diffusion import ConditionalDiffusion, DiffusionConfig
 from productstudio.models.generators.gan import ConditionalGAN, GANConfig
 from productstudio.models.generators.vae import ConditionalVAE, VAEConfig
 
-CONFIGS: dict[str, type] = {"gan": GANConfig, "vae": VAEConfig, "diffusion": DiffusionConfig}
+CONFIGS: dict[str, type] = {
+    "gan": GANConfig,
+    "vae": VAEConfig,
+    "diffusion": DiffusionConfig,
+    "cyclegan": CycleGANConfig,
+}
 
 __all__ = [
     "CONFIGS",
@@ -20,6 +27,8 @@ __all__ = [
     "ConditionalGAN",
     "ConditionalGenerator",
     "ConditionalVAE",
+    "CycleGAN",
+    "CycleGANConfig",
     "DiffusionConfig",
     "GANConfig",
     "VAEConfig",
@@ -41,6 +50,7 @@ def default_config(family: str, size: int = 64, **overrides: object) -> object:
             "sample_steps": 20,
             "prediction_type": "v_prediction",
         },
+        "cyclegan": {"g_channels": 16, "g_blocks": 6, "d_channels": 32, "pool_size": 50},
     }
     base = presets[GENERATORS.get(family).family]
     kw = {**base, "size": size, **overrides}

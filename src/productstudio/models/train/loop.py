@@ -145,10 +145,20 @@ def train(
     model.conditioner.vocab = model.vocab
     cond_arrays = model.conditioner.arrays([prompt_of(r) for r in data.records])
     images = from_uint8(data.images)
+    # image-conditioned models (photo → image, translation) see a source photo in cond.image:
+    # the paired input when the data has one, else the training photo itself
+    sources = from_uint8(data.inputs) if data.inputs is not None else images
+    if model.uses_image:
+        cond_arrays |= model.conditioner.image_arrays(
+            data.inputs if data.inputs is not None else data.images
+        )
     prev = preview if preview is not None else data
     prev_cond = Conditioner.to_batch(
         model.conditioner.arrays([prompt_of(r) for r in prev.records[:16]], strict=False)
     )
+    if model.uses_image:
+        prev_src = prev.inputs if prev.inputs is not None else prev.images
+        prev_cond = model.conditioner.attach_images(prev_cond, prev_src[:16])
     p_all, p_each = model.drop_probs()
     total = params.max_steps if params.max_steps is not None else 0
     t0 = time.monotonic()
@@ -170,12 +180,20 @@ def train(
 
     try:
         while (params.max_steps is None or step < params.max_steps) and time.monotonic() < deadline:
-            idx = torch.randint(0, len(data), (params.batch_size,), generator=gen)
+            idx = model.draw_batch(data, params.batch_size, gen)
             x = images[idx]
+            src = sources[idx] if model.uses_image else None
             if params.hflip:
-                flip = torch.rand(params.batch_size, generator=gen) < 0.5
+                flip = torch.rand(len(idx), generator=gen) < 0.5
                 x = torch.where(flip[:, None, None, None], x.flip(3), x)
-            cond = Conditioner.to_batch(cond_arrays, idx.numpy()).drop(p_all, p_each, gen)
+                if src is not None:  # an input and its target flip together
+                    src = torch.where(flip[:, None, None, None], src.flip(3), src)
+            cond = Conditioner.to_batch(cond_arrays, idx.numpy())
+            if src is not None:
+                cond.image = src
+            # a translation model's source photo is its input, never dropped
+            p_image = 0.5 if model.cond_config.use_image else 0.0
+            cond = cond.drop(p_all, p_each, gen, p_image)
             last = model.train_step(x.to(dev), cond.to(dev), step, opts, gen)
             step += 1
             if step % params.log_every == 0 or step == 1:
