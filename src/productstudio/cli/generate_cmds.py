@@ -1,4 +1,4 @@
-"""Generator commands: ``train {gan,vae,diffusion}``, ``sample``, ``evaluate``.
+"""Generator commands: ``train {gan,vae,diffusion,cyclegan}``, ``sample``, ``evaluate``.
 
 Torch, diffusers and the MiniLM encoder are imported inside the commands so ``--help`` stays fast.
 """
@@ -18,11 +18,28 @@ class Family(StrEnum):
     GAN = "gan"
     VAE = "vae"
     DIFFUSION = "diffusion"
+    CYCLEGAN = "cyclegan"
 
 
 class FusionChoice(StrEnum):
     FILM = "film"
     CONCAT = "concat"
+
+
+class ArchChoice(StrEnum):
+    FILM = "film"
+    STYLE = "style"
+
+
+class ImageEncoderChoice(StrEnum):
+    NONE = "none"
+    CNN = "cnn"
+    EFFICIENTNET = "efficientnet-lite0"
+
+
+class ScorerChoice(StrEnum):
+    EFFICIENTNET = "efficientnet"
+    PIXEL_CNN = "pixel-cnn"
 
 
 def _parse_overrides(family: str, values: list[str]) -> dict[str, object]:
@@ -95,8 +112,24 @@ def train_cmd(
         "--set",
         help="Override a model setting of the CPU preset, e.g. --set snr_gamma=5 (repeatable).",
     ),
+    arch: ArchChoice | None = typer.Option(
+        None, "--arch", help="gan only: film (default) or style (StyleGAN2-like generator)."
+    ),
+    image_encoder: ImageEncoderChoice = typer.Option(
+        ImageEncoderChoice.NONE,
+        "--image-encoder",
+        help="Add a source-photo token to the condition: cnn (trained) or efficientnet-lite0 "
+        "(frozen, from ../shared/weights/features).",
+    ),
+    backgrounds: Path | None = typer.Option(
+        None, "--backgrounds", help="cyclegan paired: folder of background photos (manifest.csv)."
+    ),
+    variants: int = typer.Option(
+        4, "--variants", min=1, help="cyclegan paired: composites per studio photo."
+    ),
 ) -> None:
-    """Train a conditional generator on product photos (resumable; logs to train_log.jsonl)."""
+    """Train a conditional generator or a translation model (cyclegan; --set mode=paired for
+    pix2pix-style pairs) on product photos (resumable; logs to train_log.jsonl)."""
     from productstudio.models.conditioning.fusion import ConditionConfig
     from productstudio.models.data import ATTRIBUTES, Split, Vocab, load_products
     from productstudio.models.generators import GENERATORS, default_config, load_generator
@@ -104,23 +137,51 @@ def train_cmd(
     from productstudio.settings import get_settings
 
     overrides = _parse_overrides(family.value, settings)
-    products = load_products(
-        data, size=size, limit=limit, cache_dir=get_settings().cache_dir / "products"
-    )
-    train_set = products.subset(Split.TRAIN)
+    if arch is not None:
+        if family != Family.GAN:
+            raise InvalidParamsError("--arch applies to `train gan` only")
+        overrides["arch"] = arch.value
+    if image_encoder != ImageEncoderChoice.NONE and family == Family.CYCLEGAN:
+        raise InvalidParamsError("--image-encoder is for generators; cyclegan translates photos")
     if resume and overrides and (output / "config.json").is_file():
         raise InvalidParamsError("--set applies to a new model; a resumed one keeps its settings")
-    if resume and (output / "config.json").is_file():
+    resuming = resume and (output / "config.json").is_file()
+    if family == Family.CYCLEGAN:
+        from productstudio.cli.translate_cmd import translation_training
+
+        model, train_set, preview = translation_training(
+            data,
+            size=size,
+            overrides=overrides,
+            seed=seed,
+            limit=limit,
+            backgrounds=backgrounds,
+            variants=variants,
+            resume_from=output if resuming else None,
+        )
+    else:
+        products = load_products(
+            data, size=size, limit=limit, cache_dir=get_settings().cache_dir / "products"
+        )
+        train_set, preview = products.subset(Split.TRAIN), products.subset(Split.VAL)
+        if not resuming:
+            # the attribute vocabulary covers every split (values, not images)
+            vocab = Vocab.build([r.attrs for r in products.records], ATTRIBUTES)
+            img: dict[str, object] = (
+                {"use_image": True, "image_encoder": image_encoder.value}
+                if image_encoder != ImageEncoderChoice.NONE
+                else {}
+            )
+            cond_cfg = ConditionConfig.from_vocab(
+                vocab, text_encoder=text_encoder, fusion=fusion.value, **img
+            )
+            model = GENERATORS.get(family.value).from_config(
+                default_config(family.value, size, **overrides), cond_cfg, vocab, seed=seed
+            )
+    if resuming and family != Family.CYCLEGAN:
         model = load_generator(output)
         if model.family != family.value:
             raise InvalidParamsError(f"{output} holds a {model.family} model, not {family.value}")
-    else:
-        # the attribute vocabulary covers every split (values, not images)
-        vocab = Vocab.build([r.attrs for r in products.records], ATTRIBUTES)
-        cond_cfg = ConditionConfig.from_vocab(vocab, text_encoder=text_encoder, fusion=fusion.value)
-        model = GENERATORS.get(family.value).from_config(
-            default_config(family.value, size, **overrides), cond_cfg, vocab, seed=seed
-        )
     params = TrainParams(
         batch_size=batch_size,
         max_steps=max_steps,
@@ -138,7 +199,7 @@ def train_cmd(
             params,
             resume=resume,
             on_progress=cb,
-            preview=products.subset(Split.VAL),
+            preview=preview,
         )
     out.print(f"{family.value}: {summary['steps']} steps in {summary['seconds']} s → {output}")
 
@@ -159,18 +220,55 @@ def sample_cmd(
     output: Path = typer.Option(
         ..., "--output", "-o", help="Folder for the PNGs (one per sample)."
     ),
+    image: Path | None = typer.Option(
+        None,
+        "--image",
+        help="A source photo: variations of it under the prompt (models trained with "
+        "--image-encoder).",
+    ),
+    truncation: float | None = typer.Option(
+        None,
+        "--truncation",
+        min=0.0,
+        max=2.0,
+        help="Style GAN only: psi (0 = the prompt's average product, 1 = no truncation).",
+    ),
 ) -> None:
     """Generate N images for one prompt; writes OUTPUT/sample_000.png …"""
-    from productstudio.imaging import save_image
+    import dataclasses
+
+    import numpy as np
+
+    from productstudio.imaging import load_image, save_image
     from productstudio.models.conditioning.audience import AudienceProfile
     from productstudio.models.conditioning.fusion import Prompt
-    from productstudio.models.generators import load_generator
+    from productstudio.models.data import prepare_image
+    from productstudio.models.generators import CycleGAN, load_generator
+    from productstudio.ops.composite import composite
 
     model = load_generator(model_dir)
+    if isinstance(model, CycleGAN):
+        raise InvalidParamsError(
+            f"{model_dir} is a translation model: `productstudio translate IMG --model "
+            f"{model_dir} -o OUT`"
+        )
+    if truncation is not None:
+        if getattr(model.config, "arch", None) != "style":
+            raise InvalidParamsError("--truncation needs a style GAN (`train gan --arch style`)")
+        model.config = dataclasses.replace(model.config, truncation=truncation)
+    sources = None
+    if image is not None:
+        if not model.uses_image:
+            raise InvalidParamsError(
+                f"{model_dir} has no image token: train with --image-encoder cnn|efficientnet-lite0"
+            )
+        px = load_image(image).pixels.astype(np.uint8, copy=False)
+        rgb = composite(px, "#ffffff") if px.shape[2] == 4 else px
+        sources = np.repeat(prepare_image(np.ascontiguousarray(rgb), model.size)[None], n, 0)
     prompt = Prompt(
         title, _parse_attrs(attr), AudienceProfile.parse(audience) if audience else None
     )
-    images = model.sample([prompt] * n, seed=seed)
+    images = model.sample([prompt] * n, seed=seed, images=sources)
     for i, im in enumerate(images):
         p = save_image(im, output / f"sample_{i:03d}.png")
         out.print(str(p))
@@ -200,14 +298,30 @@ def evaluate_cmd(
     cnn_epochs: int = typer.Option(
         8, "--cnn-epochs", min=0, help="Epochs of the small pixel CNN classifier (0 = skip it)."
     ),
+    scorer: ScorerChoice = typer.Option(
+        ScorerChoice.EFFICIENTNET,
+        "--scorer",
+        help="FID/KID network: efficientnet (or --features) or pixel-cnn (trained here on the "
+        "real photos; required for models conditioned on EfficientNet features).",
+    ),
+    backgrounds: Path | None = typer.Option(
+        None, "--backgrounds", help="Paired cyclegan models: background photos for composites."
+    ),
 ) -> None:
-    """FID/KID, precision/recall and attribute accuracy of models vs the test split; JSON + HTML."""
-    from productstudio.metrics.generation_eval import EvalParams, evaluate_models
+    """FID/KID, precision/recall and attribute accuracy of models vs the test split; JSON + HTML.
+
+    Translation models (cyclegan) are scored on held-out photos instead: translated vs untranslated
+    (KID against the target domain) and whether the product is still recognised."""
+    from productstudio.metrics.generation_eval import EvalParams, Scorer, evaluate_models
     from productstudio.models.data import load_products
-    from productstudio.models.generators import load_generator
+    from productstudio.models.generators import CycleGAN, load_generator
     from productstudio.settings import get_settings
 
-    size = load_generator(model_dirs[0]).size
+    first = load_generator(model_dirs[0])
+    if isinstance(first, CycleGAN):
+        _evaluate_translation(model_dirs, data, output, seed, features, backgrounds)
+        return
+    size = first.size
     products = load_products(
         data, size=size, limit=limit, cache_dir=get_settings().cache_dir / "products"
     )
@@ -223,6 +337,7 @@ def evaluate_cmd(
                 features=features,
                 classifier_steps=classifier_steps,
                 cnn_epochs=cnn_epochs,
+                scorer=Scorer(scorer.value),
             ),
             on_progress=cb,
             data=products,
@@ -232,4 +347,28 @@ def evaluate_cmd(
             f"{name}: KID {row['kid']:.4f}  FID {row['fid']:.2f}  "
             f"category acc {row['acc_category']:.2f}  colour acc {row['acc_colour']:.2f}"
         )
+    out.print(str(output / "report.html"))
+
+
+def _evaluate_translation(
+    model_dirs: list[Path],
+    data: Path,
+    output: Path,
+    seed: int,
+    features: Path | None,
+    backgrounds: Path | None,
+) -> None:
+    from productstudio.metrics.image_to_image import TranslationEvalParams, evaluate_translation
+
+    params = TranslationEvalParams(seed=seed, features=features, backgrounds=backgrounds)
+    with progress_bar("evaluate", len(model_dirs)) as cb:
+        result = evaluate_translation(model_dirs, data, output, params, on_progress=cb)
+    for name, row in result["rows"].items():
+        parts = [f"{k} {row[k]:.4f}" for k in ("kid", "psnr", "acc_title") if k in row]
+        parts += [
+            f"{k} {row[k]:.2f}"
+            for k in ("identity_ratio_title", "identity_ratio_cnn_title")
+            if k in row
+        ]
+        out.print(f"{name}: " + "  ".join(parts))
     out.print(str(output / "report.html"))

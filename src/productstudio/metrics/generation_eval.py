@@ -383,6 +383,10 @@ def evaluate_models(
             **ev.score(imgs),
             "ms_per_image": ms,
         }
+        if m.uses_image:  # image + title → new image: variations and attribute edits
+            from productstudio.metrics.image_to_image import image_guidance
+
+            row |= image_guidance(m, test, ev, seed=params.seed)
         if isinstance(m, ConditionalVAE):
             rec = m.reconstruct(test.images, prompts, strict=False)
             row["recon_psnr"] = float(

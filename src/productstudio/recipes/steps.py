@@ -85,6 +85,7 @@ P = TypeVar("P", bound="StepParams")
 STEP_MODULES: list[str] = [
     "productstudio.recipes.steps_builtin",
     "productstudio.recipes.steps_edit",
+    "productstudio.recipes.steps_translate",
 ]
 
 

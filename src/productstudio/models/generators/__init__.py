@@ -50,7 +50,13 @@ def default_config(family: str, size: int = 64, **overrides: object) -> object:
             "sample_steps": 20,
             "prediction_type": "v_prediction",
         },
-        "cyclegan": {"g_channels": 16, "g_blocks": 6, "d_channels": 32, "pool_size": 50},
+        "cyclegan": {
+            "g_channels": 16,
+            "g_blocks": 6,
+            "d_channels": 32,
+            "d_layers": min(3, max(1, size.bit_length() - 3)),  # 3 from 32 px up
+            "pool_size": 50,
+        },
     }
     base = presets[GENERATORS.get(family).family]
     kw = {**base, "size": size, **overrides}

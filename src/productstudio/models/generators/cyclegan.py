@@ -69,6 +69,8 @@ class CycleGANConfig:
     pool_size: int = 50  # generated images kept for the discriminators (0 = none)
     domain_a: tuple[str, ...] = ("grocery-natural",)
     domain_b: tuple[str, ...] = ("grocery-iconic",)
+    #: paired mode: sources of the studio photos (on white) that are composited
+    studio_sources: tuple[str, ...] = ("grocery-iconic", "myntra-small")
 
     def __post_init__(self) -> None:
         levels(self.size)
