@@ -8,6 +8,11 @@ sample grid per family into docs/generators/.
 
     HF_HUB_OFFLINE=1 PRODUCTSTUDIO_CACHE_DIR=../models/cache \
       nice -n 10 python benchmarks/generators.py --models-dir ../models/generators --n 400
+
+Translation models (``train cyclegan``) are scored by ``--translation-names`` into their own JSON
+(default benchmarks/results/translation.json) with a before/after strip in docs/generators/;
+``--names ""`` skips the generators. ``--scorer pixel-cnn`` scores FID/KID with a CNN trained on
+the real photos (required for models conditioned on EfficientNet-Lite0 features).
 """
 
 from __future__ import annotations
@@ -49,6 +54,10 @@ def main() -> None:
     ap.add_argument(
         "--report-dir", type=Path, default=None, help="HTML report (default: MODELS_DIR/report)"
     )
+    ap.add_argument("--scorer", default="efficientnet", choices=("efficientnet", "pixel-cnn"))
+    ap.add_argument("--translation-names", default="", help="cyclegan folders under --models-dir")
+    ap.add_argument("--translation-json", type=Path, default=RESULTS / "translation.json")
+    ap.add_argument("--backgrounds", type=Path, default=shared_root() / "data" / "backgrounds")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -68,6 +77,10 @@ def main() -> None:
     from productstudio.personalize.audience import measure_audience_effect
     from productstudio.settings import get_settings
 
+    if args.translation_names:
+        translation_benchmark(args)
+        if not args.names:
+            return
     dirs = []
     for name in [n.strip() for n in args.names.split(",") if n.strip()]:
         d = args.models_dir / name
@@ -103,7 +116,9 @@ def main() -> None:
     data = load_products(args.data, size=args.size, cache_dir=get_settings().cache_dir / "products")
     report_dir = args.report_dir or args.models_dir / "report"
     t = time.monotonic()
-    res = evaluate_models(dirs, args.data, report_dir, EvalParams(n=args.n), data=data)
+    res = evaluate_models(
+        dirs, args.data, report_dir, EvalParams(n=args.n, scorer=args.scorer), data=data
+    )
     eval_s = time.monotonic() - t
 
     # audience effect: title and colour removed, only the audience interest changes
@@ -159,11 +174,8 @@ def main() -> None:
             n_test=res["n_test"],
             n_train=res["n_train"],
             eval_seconds=round(eval_s, 1),
-            train_summaries={
-                d.name: json.loads((d / "train_summary.json").read_text())
-                for d in dirs
-                if (d / "train_summary.json").is_file()
-            },
+            train_summaries=_train_summaries(dirs),
+            scorer=args.scorer,
             targets={"kid": "below both baselines", **ACCURACY_TARGETS},
         ),
         "results": results,
@@ -184,6 +196,71 @@ def main() -> None:
         )
     )
     print(json.dumps(audience, indent=1))
+
+
+def _train_summaries(dirs: list[Path]) -> dict[str, dict[str, object]]:
+    """train_summary.json of each model, plus budget.json (CPU-time budget runs) when present."""
+    out: dict[str, dict[str, object]] = {}
+    for d in dirs:
+        if (d / "train_summary.json").is_file():
+            out[d.name] = json.loads((d / "train_summary.json").read_text())
+        if (d / "budget.json").is_file():
+            out.setdefault(d.name, {})["cpu_budget_run"] = json.loads(
+                (d / "budget.json").read_text()
+            )
+    return out
+
+
+def translation_benchmark(args: argparse.Namespace) -> None:
+    """Score the cyclegan models named in --translation-names (one mode per call)."""
+    import shutil
+
+    from productstudio.metrics.image_to_image import TranslationEvalParams, evaluate_translation
+
+    dirs = [args.models_dir / n.strip() for n in args.translation_names.split(",") if n.strip()]
+    missing = [d for d in dirs if not (d / "model.safetensors").is_file()]
+    if missing:
+        raise SystemExit(
+            f"no trained model in {missing}: train with `productstudio train cyclegan`"
+        )
+    load_before = os.getloadavg()
+    report = (args.report_dir or args.models_dir / "report") / "translation"
+    t = time.monotonic()
+    res = evaluate_translation(
+        dirs,
+        args.data,
+        report,
+        TranslationEvalParams(backgrounds=args.backgrounds, variants=1),
+    )
+    eval_s = time.monotonic() - t
+    results = [
+        {
+            "case": f"translate {res['size']}px, {res['n_sources']} held-out photos",
+            "backend": name,
+            "n": res["n_sources"],
+            **row,
+        }
+        for name, row in res["rows"].items()
+    ]
+    out = {
+        "metadata": metadata(
+            load_avg_start=load_before,
+            eval_seconds=round(eval_s, 1),
+            train_summaries=_train_summaries(dirs),
+            **{k: v for k, v in res.items() if k != "rows"},
+            command=" ".join(sys.argv),
+        ),
+        "results": results,
+    }
+    args.translation_json.parent.mkdir(parents=True, exist_ok=True)
+    args.translation_json.write_text(json.dumps(out, indent=1, default=float))
+    # docs pictures only from MIT GroceryStoreDataset photos: the unpaired grocery strip; paired
+    # composites may show other products/backgrounds, so their strip stays in the report folder
+    grocery = all(s.startswith("grocery") for s in [*res["domain_a"], *res["domain_b"]])
+    if res["mode"] == "unpaired" and grocery:
+        args.docs.mkdir(parents=True, exist_ok=True)
+        shutil.copy(report / "strip.png", args.docs / f"{args.translation_json.stem}_strip.png")
+    print(json.dumps(results, indent=1, default=float))
 
 
 if __name__ == "__main__":

@@ -72,7 +72,7 @@ def main() -> None:
         done = _steps(out)
         if left <= 0:
             break
-        k = a.chunk_steps
+        k = a.chunk_steps if done else min(a.chunk_steps, 50)  # a short first chunk measures
         if per_step is not None:
             k = min(k, int(left / per_step))
             if k < 1:

@@ -215,3 +215,22 @@ def test_style_gan_loss_falls_and_resumes(tmp_path: Path) -> None:
         runs[0].state_dict().items(), runs[2].state_dict().items(), strict=True
     ):
         assert torch.equal(va, vb), ka
+
+
+def test_style_mixing_grid() -> None:
+    """The mixing picture: parents on the first row/column; a seed mixed with itself is its own
+    image; other cells differ from both parents; bad inputs are refused."""
+    from productstudio.models.generators.stylegan import style_mixing_grid
+
+    m = tiny()
+    grid = style_mixing_grid(m, PROMPTS[0], [1, 2], [2, 3], mix_from=3)
+    assert grid.shape == (3, 3, 16, 16, 3) and grid.dtype == np.uint8
+    assert (grid[0, 0] == 255).all()
+    np.testing.assert_array_equal(grid[2, 1], grid[0, 1])  # seed 2 mixed with seed 2
+    np.testing.assert_array_equal(grid[2, 0], grid[0, 1])
+    assert not np.array_equal(grid[1, 2], grid[1, 0]) and not np.array_equal(grid[1, 2], grid[0, 2])
+    with pytest.raises(InvalidParamsError, match="mix_from"):
+        style_mixing_grid(m, PROMPTS[0], [1], [2], mix_from=0)
+    film = tiny(GANConfig(size=16, z_dim=8, g_channels=4, d_channels=4))
+    with pytest.raises(InvalidParamsError, match="style GAN"):
+        style_mixing_grid(film, PROMPTS[0], [1], [2], mix_from=1)

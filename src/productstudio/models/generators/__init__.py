@@ -59,6 +59,9 @@ def default_config(family: str, size: int = 64, **overrides: object) -> object:
         },
     }
     base = presets[GENERATORS.get(family).family]
+    if family == "gan" and str(overrides.get("arch", "")) == "style":
+        # equalised learning rate keeps weights ~N(0, 1), so Adam needs StyleGAN2's larger step
+        base = {**base, "lr_g": 2e-3, "beta2": 0.99}
     kw = {**base, "size": size, **overrides}
     names = {f.name for f in dataclasses.fields(CONFIGS[family])}
     return CONFIGS[family](**{k: v for k, v in kw.items() if k in names})

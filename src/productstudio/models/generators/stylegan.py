@@ -26,10 +26,12 @@ runs as one batched convolution on a CPU.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from numpy.typing import NDArray
 from torch import nn
 
 from productstudio.errors import InvalidParamsError
@@ -289,3 +291,48 @@ class StyleGenerator(nn.Module):
             mix_from = torch.where(use, cut, torch.full_like(cut, self.num_ws)).to(z.device)
         ws = self.styles(z, cond, mix_z=mix_z, mix_from=mix_from, truncation=truncation)
         return self.synthesis(ws, noise_mode, generator)
+
+
+@torch.no_grad()
+def style_mixing_grid(
+    model: Any,
+    prompt: Any,
+    row_seeds: list[int],
+    col_seeds: list[int],
+    mix_from: int,
+    truncation: float = 1.0,
+) -> NDArray[np.uint8]:
+    """Style mixing picture of a trained style GAN (``model.G_ema``) for one prompt.
+
+    Returns uint8 (R+1, C+1, S, S, 3): cell (0, 0) is blank white, row 0 holds the images of
+    ``col_seeds``, column 0 those of ``row_seeds``, and cell (r, c) takes layers
+    ``< mix_from`` (coarse: pose, shape) from row seed r and the rest (fine: colour, texture)
+    from column seed c.
+
+    Raises:
+        InvalidParamsError: not a style GAN, or ``mix_from`` outside 1..num_ws-1.
+    """
+    from productstudio.models.generators.base import to_uint8
+
+    G = getattr(model, "G_ema", None)
+    if not isinstance(G, StyleGenerator):
+        raise InvalidParamsError("style mixing needs a style GAN (`train gan --arch style`)")
+    if not 1 <= mix_from < G.num_ws:
+        raise InvalidParamsError(f"mix_from must be in 1..{G.num_ws - 1}, got {mix_from}")
+
+    def z(seed: int) -> torch.Tensor:
+        return torch.randn(1, G.z_dim, generator=torch.Generator().manual_seed(seed))
+
+    cond = model.conditioner.batch([prompt], strict=False).to(model.device)
+    s = model.size
+    grid = np.full((len(row_seeds) + 1, len(col_seeds) + 1, s, s, 3), 255, np.uint8)
+    for c, cs in enumerate(col_seeds):
+        ws = G.styles(z(cs), cond, truncation=truncation)
+        grid[0, c + 1] = to_uint8(G.synthesis(ws, "const"))[0]
+    for r, rs in enumerate(row_seeds):
+        ws = G.styles(z(rs), cond, truncation=truncation)
+        grid[r + 1, 0] = to_uint8(G.synthesis(ws, "const"))[0]
+        for c, cs in enumerate(col_seeds):
+            mixed = G.styles(z(rs), cond, mix_z=z(cs), mix_from=mix_from, truncation=truncation)
+            grid[r + 1, c + 1] = to_uint8(G.synthesis(mixed, "const"))[0]
+    return grid
