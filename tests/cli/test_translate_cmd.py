@@ -230,6 +230,16 @@ def test_style_gan_and_image_token_from_the_cli(tmp_path: Path) -> None:
     )
     assert r.exit_code == 0, r.output
     assert len(list((tmp_path / "i").iterdir())) == 2
+    # evaluate scores the image-token model's variations and colour edits (pixel-CNN scorer)
+    ev = ["-q", "evaluate", str(tmp_path / "v"), "--data", str(data), "--limit", "300"]
+    ev += ["-n", "12", "--cnn-epochs", "1", "--classifier-steps", "5", "--scorer", "pixel-cnn"]
+    r = runner.invoke(app, [*ev, "-o", str(tmp_path / "rep")])
+    assert r.exit_code == 0, r.output
+    rep = json.loads((tmp_path / "rep" / "report.json").read_text())
+    assert rep["feature_network"] == "pixel_cnn_real_train"
+    row = rep["models"]["v"]
+    assert 0.0 <= row["var_source_closer"] <= 1.0 and row["edit_n"] > 0
+    assert {"var_kid", "edit_colour_hit", "edit_cnn_category_kept"} <= set(row)
     r = runner.invoke(
         app, ["sample", str(tmp_path / "v"), "--truncation", "0.5", "-o", str(tmp_path / "t")]
     )

@@ -240,8 +240,12 @@ def report_charts(rows: dict[str, dict[str, Any]], model_dirs: dict[str, Path]) 
 
     charts = []
     for key, title in (("kid", "KID (lower is better)"), ("fid", "FID (lower is better)")):
-        if col(key):
-            charts.append(bar_chart(col(key), title=title))
+        vals = col(key)
+        if vals:
+            # KID is unbiased, so near-identical sets can score slightly below 0: drawn as 0
+            if min(vals.values()) < 0:
+                title += ", values < 0 drawn as 0"
+            charts.append(bar_chart({n: max(v, 0.0) for n, v in vals.items()}, title=title))
     for key, target in ACCURACY_TARGETS.items():
         for k in (key, key.replace("acc_", "acc_cnn_", 1)):
             if col(k):
