@@ -55,6 +55,11 @@ def main() -> None:
         "--report-dir", type=Path, default=None, help="HTML report (default: MODELS_DIR/report)"
     )
     ap.add_argument("--scorer", default="efficientnet", choices=("efficientnet", "pixel-cnn"))
+    ap.add_argument(
+        "--compare",
+        default="",
+        help="A,B: record whether model A beats B on KID and recall (e.g. gan_style,gan_film)",
+    )
     ap.add_argument("--translation-names", default="", help="cyclegan folders under --models-dir")
     ap.add_argument("--translation-json", type=Path, default=RESULTS / "translation.json")
     ap.add_argument("--backgrounds", type=Path, default=shared_root() / "data" / "backgrounds")
@@ -167,8 +172,22 @@ def main() -> None:
                 "audience_effect": audience.get(name),
             }
         )
+    comparison = {}
+    if args.compare:
+        a, b = (x.strip() for x in args.compare.split(","))
+        ra, rb = res["models"][a], res["models"][b]
+        comparison = {
+            "a": a,
+            "b": b,
+            "kid": [ra["kid"], rb["kid"]],
+            "recall": [ra["recall"], rb["recall"]],
+            "a_lower_kid": ra["kid"] < rb["kid"],
+            "a_higher_recall": ra["recall"] > rb["recall"],
+            "a_beats_b_on_kid_and_recall": ra["kid"] < rb["kid"] and ra["recall"] > rb["recall"],
+        }
     out = {
         "metadata": metadata(
+            comparison=comparison,
             feature_network=res["feature_network"],
             size=args.size,
             n_test=res["n_test"],
@@ -233,15 +252,29 @@ def translation_benchmark(args: argparse.Namespace) -> None:
         TranslationEvalParams(backgrounds=args.backgrounds, variants=1),
     )
     eval_s = time.monotonic() - t
-    results = [
-        {
-            "case": f"translate {res['size']}px, {res['n_sources']} held-out photos",
-            "backend": name,
-            "n": res["n_sources"],
-            **row,
-        }
-        for name, row in res["rows"].items()
-    ]
+    from productstudio.metrics.image_to_image import IDENTITY_TARGET
+
+    results = []
+    for name, row in res["rows"].items():
+        flags = {}
+        if "identity_ratio_title" in row:  # a translation model (unpaired)
+            flags = {
+                "meets_kid_target": bool(row["kid_below_untranslated"]),
+                **{
+                    f"meets_identity_target_{k[len('identity_ratio_') :]}": v >= IDENTITY_TARGET
+                    for k, v in row.items()
+                    if k.startswith("identity_ratio_")
+                },
+            }
+        results.append(
+            {
+                "case": f"translate {res['size']}px, {res['n_sources']} held-out photos",
+                "backend": name,
+                "n": res["n_sources"],
+                **flags,
+                **row,
+            }
+        )
     out = {
         "metadata": metadata(
             load_avg_start=load_before,

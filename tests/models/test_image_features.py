@@ -158,3 +158,20 @@ def test_image_conditioned_vae_trains_and_varies_a_photo(
     else:
         check_scorer_independent(m, "efficientnet_lite0_imagenet", tmp_path)
     check_scorer_independent(m, "pixel_cnn_real_train")
+
+
+def test_npz_cache_writes_survive_concurrent_writers(tmp_path: Path) -> None:
+    """Processes filling one cache file at once (two trainings starting together) each write a
+    unique temp file and rename it: no writer fails, no temp file is left, the file loads."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from productstudio.models.data import save_npz
+
+    target = tmp_path / "c" / "products.npz"
+    arrays = [np.full((64, 64, 3), i, np.uint8) for i in range(8)]
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda a: save_npz(target, images=a), arrays))
+    assert [p.name for p in target.parent.iterdir()] == ["products.npz"]
+    with np.load(target) as z:
+        v = int(z["images"][0, 0, 0])
+        assert (z["images"] == v).all() and 0 <= v < 8

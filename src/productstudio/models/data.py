@@ -78,6 +78,18 @@ def prepare_image(image: NDArray[np.uint8], size: int) -> NDArray[np.uint8]:
     return np.asarray(im, dtype=np.uint8).copy()
 
 
+def save_npz(path: Path, **arrays: NDArray[np.generic]) -> Path:
+    """Write ``arrays`` as an ``.npz`` cache file atomically (a unique temp file, then rename), so
+    that processes filling the same cache at once never see or break a half-written file."""
+    import io
+
+    from productstudio.imaging import write_atomic
+
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)  # type: ignore[arg-type]
+    return write_atomic(buf.getvalue(), path)
+
+
 @dataclass(frozen=True, slots=True)
 class ProductRecord:
     """One row of ``metadata.csv`` that generators use."""
@@ -259,9 +271,6 @@ def load_products(
             raise InputError(f"cannot read {p}: {exc}", path=p) from exc
         images[i] = prepare_image(arr, size)
     if cache is not None:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp.npz")
-        np.savez(tmp, images=images)
-        tmp.replace(cache)
+        save_npz(cache, images=images)
     log.info("loaded %d product photos at %dpx", len(records), size)
     return ProductData(images, records, size)

@@ -169,10 +169,9 @@ class EfficientNetFeatures:
                     return np.asarray(z["features"], np.float32)
         feats = onnx_image_features(self.path, images)
         if cache is not None:
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache.with_suffix(".tmp.npz")
-            np.savez(tmp, features=feats)
-            tmp.replace(cache)
+            from productstudio.models.data import save_npz
+
+            save_npz(cache, features=feats)
             log.info("cached EfficientNet-Lite0 features of %d photos in %s", len(images), cache)
         return feats
 
