@@ -21,7 +21,12 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import Field
 
-from productstudio.recipes.steps import StepContext, StepParams, register_step
+from productstudio.recipes.steps.base import StepContext, StepParams, register_step
+
+
+class TranslateDirection(StrEnum):
+    A2B = "a2b"  # the direction the model was trained for (e.g. in-store → studio)
+    B2A = "b2a"  # CycleGAN models only
 
 
 class Detail(StrEnum):
@@ -33,7 +38,7 @@ class TranslateStep(StepParams):
     """A cyclegan model folder (relative to the recipe) and how to apply it."""
 
     model: str = Field(..., description="folder written by `productstudio train cyclegan`")
-    direction: str = Field(default="a2b", pattern="^(a2b|b2a)$")
+    direction: TranslateDirection = TranslateDirection.A2B
     strength: float = Field(default=1.0, ge=0.0, le=1.0)
     detail: Detail = Detail.KEEP
 
@@ -58,7 +63,7 @@ def translate_picture(
     y0, x0 = (side - h) // 2, (side - w) // 2
     square = pad_to_square(image)
     small = _resize(square, (model.size, model.size)).clip(0, 255).round().astype(np.uint8)
-    out_small = model.translate(small[None], params.direction)[0]
+    out_small = model.translate(small[None], params.direction.value)[0]
     if params.detail == Detail.KEEP:
         delta = out_small.astype(np.float32) - small.astype(np.float32)
         trans = square.astype(np.float32) + _resize_float(delta, side)
