@@ -36,8 +36,9 @@ def translation_training(
 ) -> tuple[Any, Any, Any]:
     """A fresh ``cyclegan`` model, its training set and preview photos (validation split).
 
-    Unpaired: the products of ``domain_a`` + ``domain_b`` (config defaults: grocery-natural →
-    grocery-iconic). Paired (``--set mode=paired``): studio photos of ``studio_sources`` cut out
+    Unpaired: the products of ``domain_a`` (train split) + all of ``domain_b`` (config defaults:
+    grocery-natural → grocery-iconic); held-out domain-A photos are what evaluation translates.
+    Paired (``--set mode=paired``): studio photos of ``studio_sources`` (train split) cut out
     and composited over crops of the ``backgrounds`` photos. ``resume_from``: a model folder
     whose saved model (and settings) continue.
 
@@ -80,7 +81,15 @@ def translation_training(
         Vocab.build([r.attrs for r in products.records], ATTRIBUTES)
     )
     model = resumed if resumed is not None else CycleGAN.from_config(cfg, cc, vocab, seed=seed)
-    return model, products.subset(Split.TRAIN), preview
+    # held-out photos to translate come from the source side only: the target look (domain B,
+    # 81 packshots by default) is learnt from all of its photos
+    keep = [
+        i
+        for i, r in enumerate(products.records)
+        if r.split == Split.TRAIN
+        or (cfg.mode == TranslationMode.UNPAIRED and r.source in cfg.domain_b)
+    ]
+    return model, products.take(keep), preview
 
 
 def _outputs(images: list[Path], output: Path) -> list[Path]:
