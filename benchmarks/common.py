@@ -5,6 +5,7 @@ Every benchmark writes ``{"metadata": {...}, "results": [...]}`` (see ../shared/
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import platform
@@ -19,6 +20,28 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
+# Load averages when the benchmark started (this module is imported first thing): numbers are
+# taken on a shared machine, so every JSON says how loaded it was before and after the run.
+LOAD_BEFORE = os.getloadavg()
+STARTED = time.time()
+DISTRIBUTIONS = (
+    "productstudio",
+    "numpy",
+    "opencv-contrib-python-headless",
+    "onnxruntime",
+    "pillow",
+    "scipy",
+    "scikit-image",
+    "torch",
+    "rapidocr-onnxruntime",
+    "rembg",
+)
+THREAD_VARS = (
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "PRODUCTSTUDIO_THREADS",
+)
 
 
 def shared_root() -> Path:
@@ -36,23 +59,43 @@ def product_like(n: int | None = None) -> list[tuple[str, Path]]:
     return [(name, root / "images" / f"{name}.jpg") for name in rows[:n]]
 
 
-def metadata(**extra: Any) -> dict[str, Any]:
-    """Git commit, package versions, threads and CPU of this run."""
+def _git(*args: str) -> str:
     try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=False,
+        return subprocess.run(
+            ["git", *args], cwd=ROOT, capture_output=True, text=True, check=False
         ).stdout.strip()
     except OSError:
-        commit = ""
+        return ""
+
+
+def _threads() -> dict[str, Any]:
+    """Thread settings in force: the environment, and what cv2/torch actually use if loaded."""
+    out: dict[str, Any] = {k: os.environ.get(k) for k in THREAD_VARS}
+    if "cv2" in sys.modules:
+        out["cv2"] = sys.modules["cv2"].getNumThreads()
+    if "torch" in sys.modules:
+        out["torch"] = sys.modules["torch"].get_num_threads()
+    return out
+
+
+def command() -> str:
+    """The command line that ran this benchmark, as a user would type it from the repo root."""
+    script = Path(sys.argv[0]).resolve()
+    try:
+        shown = str(script.relative_to(ROOT))
+    except ValueError:
+        shown = sys.argv[0]
+    return " ".join(["python", shown, *sys.argv[1:]])
+
+
+def metadata(**extra: Any) -> dict[str, Any]:
+    """Command, git commit (and whether the tree was dirty), versions, threads, CPU and load."""
+    threads = _threads()  # before anything below could import torch
     versions = {}
-    for mod in ("numpy", "cv2", "onnxruntime", "PIL", "torch", "rembg"):
+    for dist in DISTRIBUTIONS:  # installed versions, read without importing the packages
         try:
-            versions[mod] = __import__(mod).__version__
-        except (ImportError, AttributeError):
+            versions[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
             continue
     cpu = ""
     try:
@@ -62,13 +105,19 @@ def metadata(**extra: Any) -> dict[str, Any]:
                 break
     except OSError:
         pass
+    dirty = bool(_git("status", "--porcelain", "--untracked-files=no", "--", "src", "benchmarks"))
     return {
-        "git_commit": commit,
+        "command": command(),
+        "git_commit": _git("rev-parse", "--short", "HEAD"),
+        "git_dirty": dirty,
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "cpu": cpu,
         "cpu_count": os.cpu_count(),
-        "load_avg": os.getloadavg(),
+        "threads": threads,
+        "load_avg_before": list(LOAD_BEFORE),
+        "load_avg_after": list(os.getloadavg()),
+        "wall_s": round(time.time() - STARTED, 1),
         "versions": versions,
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         **extra,
@@ -123,5 +172,8 @@ def write_results(
     """Write the benchmark JSON and return its path."""
     target = path or RESULTS / f"{name}.json"
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps({"metadata": metadata(**meta), "results": results}, indent=2))
+    text = json.dumps({"metadata": metadata(**meta), "results": results}, indent=2) + "\n"
+    tmp = target.with_suffix(".json.part")
+    tmp.write_text(text)
+    os.replace(tmp, target)
     return target

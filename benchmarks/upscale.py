@@ -111,7 +111,6 @@ def main() -> None:
         baseline="bicubic restoration (cv2.INTER_CUBIC), same photos, same run",
         photos=[n for n, _ in imgs],
         crop=args.size,
-        threads=os.environ.get("PRODUCTSTUDIO_THREADS"),
     )
     print(f"{'case':28} {'backend':22} {'PSNR':>7} {'gain dB':>8} {'SSIM':>6} {'ms/MPout':>9}")
     for r in results:

@@ -62,6 +62,8 @@ def _isolated_settings(
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("U2NET_HOME", str(home / ".u2net"))
     monkeypatch.setenv("PRODUCTSTUDIO_CACHE_DIR", str(home / "cache"))
+    monkeypatch.setenv("PRODUCTSTUDIO_MODELS_FILE", str(home / "config" / "models.json"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(home / "hf-hub"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     get_settings.cache_clear()
     yield

@@ -26,3 +26,24 @@ def test_main_job_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     got = load_image(out)
     assert got.size == (2000, 2000)
     assert (got.pixels[0, 0] == 255).all()
+
+
+def test_scene_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/examples/scene.py on a real packshot with the tiny random-weight inpainting model:
+    two candidates, each with its settings, the product's opaque pixels exact."""
+    pytest.importorskip("diffusers")
+    import json
+
+    from conftest import shared_path
+    from productstudio.models.pipelines.tiny import TinyPipelineConfig, save_tiny_pipeline
+
+    photo = shared_path("data", "products", "images", "grocery_iconic_45.jpg")
+    model = save_tiny_pipeline(tmp_path / "tiny", TinyPipelineConfig(inpaint=True))
+    argv = ["scene.py", str(model), str(photo), str(tmp_path / "out"), "Oatly Oat Milk"]
+    monkeypatch.setattr(sys, "argv", argv)
+    runpy.run_path(str(EXAMPLES / "scene.py"), run_name="__main__")
+    for seed in (0, 1):
+        rec = json.loads((tmp_path / "out" / f"grocery_iconic_45-s{seed}.json").read_text())
+        assert rec["seed"] == seed and rec["product_pixels_changed"] == 0.0
+        assert "Oatly Oat Milk" in rec["prompt"]["prompt"]
+        assert (tmp_path / "out" / f"grocery_iconic_45-s{seed}.png").is_file()

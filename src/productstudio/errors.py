@@ -8,7 +8,8 @@ ProductStudioError
 │   ├── CorruptImageError        (truncated, bad header, not an image)
 │   ├── ImageTooLargeError       (pixel limit, decompression bomb)
 │   ├── UnsupportedImageError    (format/mode we cannot handle)
-│   └── OutputError              (cannot write the result)
+│   ├── OutputError              (cannot write the result)
+│   └── FetchError               (an image URL refused or failed: blocked address, size, time)
 ├── InvalidParamsError           (also a ValueError)
 ├── BackendError
 │   ├── UnknownBackendError      (also a KeyError)
@@ -17,7 +18,8 @@ ProductStudioError
 │   └── MissingDependencyError
 ├── RecipeError                  (carries file, line, key)
 ├── JobError
-└── EventError                   (a bad feedback event: carries event_id and reason)
+├── EventError                   (a bad feedback event: carries event_id and reason)
+└── CancelledError               (long work stopped on request: a generation, a batch)
 ```
 """
 
@@ -53,6 +55,36 @@ class UnsupportedImageError(InputError):
 
 class OutputError(InputError):
     """The result cannot be written (unwritable folder, disk full, bad extension)."""
+
+
+class FetchReason(StrEnum):
+    """Why :class:`FetchError` was raised."""
+
+    URL = "url"  # not an http(s) URL, no host, credentials in it
+    BLOCKED = "blocked"  # private, loopback, link-local, multicast, reserved, metadata address
+    TOO_LARGE = "too_large"  # over the byte cap
+    TIMEOUT = "timeout"  # over the time cap
+    REDIRECTS = "redirects"  # too many redirects, or a redirect without a Location
+    HTTP_STATUS = "http_status"  # the server answered with an error status
+    NETWORK = "network"  # DNS failure, connection refused, TLS error
+
+
+class FetchError(InputError):
+    """An image URL could not be fetched, or was refused before any connection was made.
+
+    Attributes:
+        url: the URL of the failing hop.
+        reason: a :class:`FetchReason`.
+        status: the HTTP status for ``FetchReason.HTTP_STATUS``.
+    """
+
+    def __init__(
+        self, message: str, *, url: str, reason: FetchReason, status: int | None = None
+    ) -> None:
+        super().__init__(message, path=url)
+        self.url = url
+        self.reason = reason
+        self.status = status
 
 
 class InvalidParamsError(ProductStudioError, ValueError):
@@ -123,6 +155,10 @@ class EventError(ProductStudioError):
         super().__init__(prefix + message)
         self.event_id = event_id
         self.reason = reason
+
+
+class CancelledError(ProductStudioError):
+    """Long work (a diffusion run, a batch) was stopped because the caller asked it to."""
 
 
 class Extra(StrEnum):

@@ -32,6 +32,29 @@ class Settings(BaseSettings):
         Path.home() / ".cache" / "productstudio",
         description="Where `models pull` stores downloads.",
     )
+    models_file: Path | None = Field(
+        None,
+        description="The list of models added with `models add` (default: "
+        "$XDG_CONFIG_HOME/productstudio/models.json, else ~/.config/productstudio/models.json).",
+    )
+    pipeline: str | None = Field(
+        None,
+        description="Default diffusers pipeline for scene/generate and the `diffusion` "
+        "inpainter: a name from `models add`, a folder, a checkpoint file or a cached hub id.",
+    )
+    allow_hub: bool = Field(
+        False,
+        description="Let diffusers fetch missing files from the Hugging Face Hub (off: local "
+        "files only, never a network call).",
+    )
+
+    def models_file_path(self) -> Path:
+        """Where `models add` keeps its list (see ``models_file``)."""
+        if self.models_file is not None:
+            return Path(self.models_file).expanduser()
+        xdg = os.environ.get("XDG_CONFIG_HOME")
+        base = Path(xdg).expanduser() if xdg else Path.home() / ".config"
+        return base / "productstudio" / "models.json"
 
     def thread_count(self) -> int:
         """Threads a single worker should use: the setting, else the machine's cores."""

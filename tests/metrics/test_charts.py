@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -52,18 +51,58 @@ def test_bar_chart_nan_reference_and_errors() -> None:
         bar_chart({"a": -1.0}, title="x")
 
 
+def _plot_box(svg: str) -> tuple[float, float, float, float]:
+    """(left, top, width, height) of the plot frame: the chart's first, unclassed rect."""
+    rect = next(e for e in ET.fromstring(svg).iter(f"{NS}rect") if e.get("class") is None)
+    return tuple(float(rect.get(k, "nan")) for k in ("x", "y", "width", "height"))  # type: ignore[return-value]
+
+
+def _points(svg: str) -> dict[str, list[tuple[float, float]]]:
+    out = {}
+    for line in ET.fromstring(svg).iter(f"{NS}polyline"):
+        name = line.findtext(f"{NS}title") or ""
+        out[name] = [tuple(map(float, p.split(","))) for p in line.get("points", "").split()]
+    return out  # type: ignore[return-value]
+
+
 def test_line_chart_maps_points_into_the_plot() -> None:
-    svg = line_chart({"loss": [(0, 10.0), (50, 1.0), (100, 0.1)]}, title="l", log_y=True)
-    line = next(ET.fromstring(svg).iter(f"{NS}polyline"))
-    pts = [tuple(map(float, p.split(","))) for p in line.get("points", "").split()]
-    xs, ys = [p[0] for p in pts], [p[1] for p in pts]
-    assert xs == sorted(xs) and ys == sorted(ys)  # later steps, lower loss → further down
-    assert ys[1] - ys[0] == pytest.approx(ys[2] - ys[1], abs=0.11)  # even steps on a log axis
+    """Extremes land on the frame's edges and a decade on a log axis is an equal step."""
+    svg = line_chart(
+        {"loss": [(0, 10.0), (50, 1.0), (100, 0.1)], "val": [(25, 10.0), (100, 1.0)]},
+        title="l",
+        log_y=True,
+    )
+    left, top, w, h = _plot_box(svg)
+    pts = _points(svg)
+    expected = {
+        "loss": [(left, top), (left + w / 2, top + h / 2), (left + w, top + h)],
+        "val": [(left + w / 4, top), (left + w, top + h / 2)],
+    }
+    assert set(pts) == set(expected)
+    for name, want in expected.items():
+        assert pts[name] == [pytest.approx(p, abs=0.051) for p in want], name
+
+
+def test_line_chart_linear_axis_is_proportional() -> None:
+    """Without ``log_y`` a value's height is proportional to it (3 of 0..4 → 3/4 up)."""
+    svg = line_chart({"a": [(0, 0.0), (1, 3.0), (2, 4.0)]}, title="lin")
+    left, top, w, h = _plot_box(svg)
+    assert _points(svg)["a"] == [
+        pytest.approx(p, abs=0.051)
+        for p in [(left, top + h), (left + w / 2, top + h / 4), (left + w, top)]
+    ]
+
+
+def test_line_chart_bad_input_and_one_point() -> None:
+    """No finite points or a non-positive value on a log axis raise; one point still draws."""
     with pytest.raises(InvalidParamsError):
         line_chart({"a": []}, title="x")
     with pytest.raises(InvalidParamsError):
         line_chart({"a": [(0, 0.0)]}, title="x", log_y=True)
-    assert math.isfinite(len(line_chart({"a": [(1, 1.0)]}, title="one point")))
+    left, top, _w, h = _plot_box(line_chart({"a": [(1, 1.0)]}, title="one point"))
+    assert _points(line_chart({"a": [(1, 1.0)]}, title="one point"))["a"] == [
+        pytest.approx((left, top + h), abs=0.051)
+    ]
 
 
 def test_report_charts_from_rows_and_training_log(tmp_path: Path) -> None:

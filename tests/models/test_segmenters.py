@@ -126,7 +126,8 @@ def test_backend_entry_without_weights() -> None:
 
 @pytest.mark.slow
 def test_u2netp_real_photo_golden() -> None:
-    """U²-Netp (real weights) on a plain-background real photo; golden IoU with tolerance.
+    """U²-Netp (real weights) on a plain-background real photo: IoU at or above the golden
+    floor (a better model or refinement may exceed it; only a drop fails).
 
     Regenerate: iou(load_segmenter("../shared/weights/segmentation/u2netp.onnx")
     .segment(img).mask, gt) on dis_te1_rack_2634130269.
@@ -138,7 +139,7 @@ def test_u2netp_real_photo_golden() -> None:
     gt = load_image(shared_path("data", "cutout", "masks", f"{name}.png")).pixels[..., 0]
     out = seg.segment(img)
     assert out.mask.shape == gt.shape
-    assert iou(out.mask, gt) == pytest.approx(GOLDEN_U2NETP_RACK, abs=0.03)
+    assert iou(out.mask, gt) >= GOLDEN_U2NETP_RACK - 0.02
 
 
 # measured 2026-11-23 at commit after "segmenters: plain-background refinement" (0.8086)
@@ -147,7 +148,8 @@ GOLDEN_U2NETP_RACK = 0.809
 
 @pytest.mark.slow
 def test_isnet_real_product_iou() -> None:
-    """IS-Net (real weights) on 3 real product photos: mean IoU above the golden floor."""
+    """IS-Net (real weights, quantised) on 3 real product photos: mean IoU and every photo's
+    IoU at or above the golden floors (one-sided: only a drop fails)."""
     rows = [r for r in read_manifest("data", "cutout", "manifest.csv") if r["product_like"] == "1"][
         :3
     ]
@@ -157,11 +159,13 @@ def test_isnet_real_product_iou() -> None:
         img = load_image(shared_path("data", "cutout", "images", f"{r['name']}.jpg")).pixels
         gt = load_image(shared_path("data", "cutout", "masks", f"{r['name']}.png")).pixels[..., 0]
         scores.append(iou(seg.segment(img).mask, gt))
-    assert np.mean(scores) == pytest.approx(GOLDEN_ISNET_3, abs=0.02)
+    assert np.mean(scores) >= GOLDEN_ISNET_3 - 0.01, scores
+    assert min(scores) >= GOLDEN_ISNET_3_MIN - 0.02, scores
 
 
 # measured 2026-11-23: 0.9544, 0.9858, 0.9869 on the first three product-like items
 GOLDEN_ISNET_3 = 0.976
+GOLDEN_ISNET_3_MIN = 0.954
 
 
 def test_only_low_resolution_models_get_plain_refinement() -> None:

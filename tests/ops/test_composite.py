@@ -22,13 +22,20 @@ def test_opaque_pixels_are_bit_identical(img: np.ndarray, bg: tuple[int, int, in
         assert (out[a == 0] == np.asarray(bg, np.uint8)).all()
 
 
-@settings(max_examples=40, deadline=None)
-@given(rgba_images())
-def test_partial_alpha_stays_between_fg_and_bg(img: np.ndarray) -> None:
-    out = composite(img, (255, 255, 255)).astype(int)
+@settings(max_examples=60, deadline=None)
+@given(rgba_images(), colors)
+def test_partial_alpha_stays_between_fg_and_bg(img: np.ndarray, bg: tuple[int, int, int]) -> None:
+    """Every channel lands between foreground and background (both modes), and the sRGB blend
+    is the straight-alpha formula fg·a + bg·(1 − a) to within rounding."""
     fg = img[..., :3].astype(int)
-    lo = np.minimum(fg, 255)
-    assert (out >= lo - 1).all() and (out <= 255).all()
+    b = np.broadcast_to(np.asarray(bg, int), fg.shape)
+    lo, hi = np.minimum(fg, b), np.maximum(fg, b)
+    for linear in (False, True):
+        out = composite(img, bg, CompositeParams(linear=linear)).astype(int)
+        assert (out >= lo).all() and (out <= hi).all(), f"linear={linear}"
+    a = img[..., 3:].astype(float) / 255.0
+    expected = fg * a + b * (1.0 - a)
+    np.testing.assert_allclose(composite(img, bg).astype(float), expected, atol=0.5 + 1e-9)
 
 
 def test_half_alpha_is_the_mean() -> None:

@@ -46,9 +46,15 @@ def test_without_heights_every_item_gets_the_same_box_height() -> None:
 
 
 def test_wide_item_is_capped_by_the_canvas() -> None:
-    out = layout_set([_item(5, 70)], [{"height_cm": 1}], PARAMS)
-    x0, _, x1, _ = alpha_bbox(out[0])
-    assert x1 - x0 <= 200
+    """A product whose shared scale would overflow is shrunk to the canvas width, keeps its
+    aspect ratio and still stands on the baseline; the other items keep the shared scale."""
+    out = layout_set([_item(5, 70), _item(60, 20)], [{"height_cm": 1}, {"height_cm": 40}], PARAMS)
+    # next to a 40 cm item, 1 cm is 1/40 of 160 px: 4 px high, 56 px wide (shared scale)
+    assert alpha_bbox(out[0]) == (72, 176, 128, 180)
+    assert alpha_bbox(out[1]) == (73, 20, 126, 180)  # 160 px high, 53 px wide
+    # as the reference (tallest) item the scale is 32x: 2240 px wide, capped to 200 x 14
+    (capped,) = layout_set([_item(5, 70)], [{"height_cm": 1}], PARAMS)
+    assert alpha_bbox(capped) == (0, 166, 200, 180)
 
 
 def test_bad_inputs_raise() -> None:

@@ -52,7 +52,21 @@ def test_strength_zero_identity_and_errors() -> None:
 
 
 def test_uint16_and_colour_only() -> None:
-    img = (np.random.default_rng(1).random((10, 10, 3)) * 65535).astype(np.uint16)
-    ref = np.full((6, 6, 3), (200, 100, 50), np.uint8)
+    """A 16-bit photo stays 16-bit (not rounded to 8-bit steps); ``lightness=False`` moves
+    a*/b* to the reference's and leaves every pixel's L* where it was."""
+    rgb = real_rgba(long_side=64)[..., :3].astype(np.uint16)
+    img = rgb * 257 + np.random.default_rng(1).integers(0, 257, rgb.shape).astype(np.uint16)
+    ref = np.full((6, 6, 3), (150, 110, 80), np.uint8)
+
+    def lab16(x: np.ndarray) -> np.ndarray:
+        return cv2.cvtColor(x.astype(np.float32) / 65535, cv2.COLOR_RGB2Lab).reshape(-1, 3)
+
     out = transfer_style(img, ref, StyleParams(lightness=False))
     assert out.dtype == np.uint16 and out.shape == img.shape
+    assert (out % 257 != 0).mean() > 0.9  # 16-bit values, not 8-bit ones scaled up
+    before, after = lab16(img), lab16(out)
+    assert np.abs(after[:, 0] - before[:, 0]).max() < 1.0  # measured 0.32
+    np.testing.assert_allclose(after[:, 1:].mean(axis=0), _lab_mean(ref)[1:], atol=1.0)
+    assert np.abs(before[:, 1:].mean(axis=0) - _lab_mean(ref)[1:]).min() > 10  # it had to move
+    full = lab16(transfer_style(img, ref, StyleParams()))
+    assert abs(full[:, 0].mean() - _lab_mean(ref)[0]) < 1.0  # with lightness, L* moves too

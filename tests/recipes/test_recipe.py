@@ -224,6 +224,31 @@ def test_canvas_min_size_upscale_uses_the_upscaler_registry() -> None:
     assert "must be enlarged 11.33x" in warn.notes[0]
 
 
+@pytest.mark.parametrize("preset", list_presets())
+def test_every_preset_warns_only_past_2x_enlargement(preset: str) -> None:
+    """A small photo enlarged up to 2x is placed silently; past 2x the preset warns (issue
+    5: "small photos enlarged past 2x get a warning"), the same for every marketplace."""
+    from math import ceil, floor
+
+    from productstudio.ops.canvas import plan_layout
+
+    (canvas,) = [s.params.op() for s in load_recipe(preset).steps if s.name == "canvas"]
+    cw, ch = canvas.size
+    mt, mr, mb, ml = canvas.margins_px()
+    room = canvas.fill * min(cw - ml - mr, ch - mt - mb)  # the product's box side at 1x fill
+
+    def plan(factor: float, side: int) -> tuple[float, tuple[str, ...]]:
+        img = np.zeros((side + 4, side + 4, 4), np.uint8)
+        img[2 : 2 + side, 2 : 2 + side] = (90, 60, 30, 255)
+        p = plan_layout(img, canvas)
+        return p.scale, p.warnings
+
+    scale, warnings = plan(1.9, ceil(room / 1.9))
+    assert 1.5 < scale <= 2.0 and warnings == ()
+    scale, warnings = plan(2.1, floor(room / 2.1))
+    assert scale > 2.0 and len(warnings) == 1 and "enlarged" in warnings[0]
+
+
 def test_consistent_step_keeps_physical_scale_and_baseline() -> None:
     """Two items of 40 cm and 10 cm: box heights 4:1, both on the same baseline."""
     r = Recipe.from_text(

@@ -14,6 +14,9 @@ from productstudio.cli import translate_cmd  # noqa: F401  isort: skip
 from productstudio.cli import recipe_cmds  # noqa: F401  isort: skip
 from productstudio.cli import edit_cmds  # noqa: F401  isort: skip
 from productstudio.cli import feedback_cmds  # noqa: F401  isort: skip
+from productstudio.cli import scene_cmds  # noqa: F401  isort: skip
+from productstudio.cli import models_cmds  # noqa: F401  isort: skip
+from productstudio.cli import serve_cmd  # noqa: F401  isort: skip
 
 
 def main() -> None:

@@ -118,7 +118,8 @@ def adjust_cmd(
     mask: Path | None = typer.Option(None, "--mask", help="Product mask (white = product)."),
 ) -> None:
     """Auto-adjust (default: fixes only what is off) or apply manual adjustments."""
-    from productstudio.ops.adjust import AdjustParams, adjust, auto_adjust, remove_spots
+    from productstudio import api
+    from productstudio.ops.adjust import AdjustParams
 
     img = _load(image)
     m = load_mask(mask, img.shape[:2]) if mask is not None else None
@@ -130,25 +131,11 @@ def adjust_cmd(
         sharpen=sharpen,
         denoise=denoise,
     )
-    if manual.is_neutral:
-        res = auto_adjust(img, m)
-        result = res.image
-        for n in res.notes:
-            err.print(f"auto: {n}")
-    else:
-        result = adjust(img, manual, m)
-    if spots:
-        result, spot_mask = remove_spots(result, m)
-        err.print(f"spots: {int(spot_mask.any() and _count(spot_mask))} removed")
-    save_image(result, output)
+    res = api.adjust(img, manual, mask=m, spots=spots)
+    for n in res.notes:
+        err.print(n)
+    save_image(res.image, output)
     out.print(str(output))
-
-
-def _count(mask: np.ndarray) -> int:
-    import cv2
-
-    n, _ = cv2.connectedComponents(mask.astype(np.uint8))
-    return int(n - 1)
 
 
 @app.command("erase")
@@ -162,7 +149,7 @@ def erase_cmd(
     dilate: int = typer.Option(0, "--dilate", min=0, max=256, help="Grow the mask (px)."),
 ) -> None:
     """Remove an object or blemish given as a mask or boxes; nothing else changes."""
-    from productstudio.models.inpainters import load_inpainter
+    from productstudio import api
     from productstudio.ops.inpaint import box_to_mask, parse_box
 
     img = _load(image)
@@ -171,8 +158,7 @@ def erase_cmd(
     m = load_mask(mask, img.shape[:2]) if mask is not None else np.zeros(img.shape[:2], np.float32)
     for b in box:
         m = np.maximum(m, box_to_mask(img.shape[:2], parse_box(b)))
-    inp = load_inpainter(model)
-    result = inp.inpaint(img, m, dilate=dilate)
+    result = api.erase(img, m, inpainter=model, dilate=dilate)
     save_image(result, output)
     out.print(str(output))
 
@@ -219,12 +205,12 @@ def erase_text_cmd(
     dilate: int = typer.Option(2, "--dilate", min=0, max=32),
 ) -> None:
     """Remove overlaid text and watermarks; packaging text is kept unless --select all."""
-    from productstudio.models.inpainters import load_inpainter
-    from productstudio.models.text import EraseTextParams, erase_text, load_text_detector
+    from productstudio import api
+    from productstudio.models.text import EraseTextParams
 
     params = EraseTextParams(select=select, dilate=dilate)
     img = _load(image)
-    res = erase_text(img, load_text_detector(detector), load_inpainter(model), params)
+    res = api.erase_text(img, params, detector=detector, inpainter=model)
     save_image(res.image, output)
     kept = len(res.verdicts) - res.removed
     err.print(f"removed {res.removed} text box(es), kept {kept}")
@@ -240,6 +226,7 @@ def upscale_cmd(
     model: str = typer.Option("lanczos", "--model", "-m", help="Upscaler name, auto or a path."),
 ) -> None:
     """Enlarge a photo (tiled for big images; alpha upscaled apart; 16-bit kept)."""
+    from productstudio import api
     from productstudio.models.upscalers import load_upscaler
 
     if not 1.0 < scale <= 16.0:
@@ -247,7 +234,7 @@ def upscale_cmd(
     img = load_image(image, keep_16bit=True).pixels
     up = load_upscaler(model)
     with progress_bar(f"upscale x{scale:g} ({up.name})", 1) as on_progress:
-        result = up.upscale(img, scale, on_progress=on_progress)
+        result = api.upscale(img, scale, upscaler=up, on_progress=on_progress)
     save_image(result, output)
     h, w = img.shape[:2]
     err.print(
@@ -272,30 +259,20 @@ def style_cmd(
     model: str = typer.Option("auto", "--model", "-m", help="Segmenter for --region."),
 ) -> None:
     """A catalogue look from a reference photo, or one of 26 neural styles."""
-    from productstudio.ops.style import StyleParams, transfer_style
+    from productstudio import api
 
     if (reference is None) == (style is None):
         raise InvalidParamsError("give exactly one of --reference REF or --style N")
-    reg = region
     img = _load(image)
-    m = None if reg is Region.BOTH else _product_mask(img, mask, model)
-    if style is not None:
-        from productstudio.models.style import load_style_model
-
-        sm = load_style_model("multistyle26")
-        result = sm.with_style(style).stylize(  # type: ignore[attr-defined]
-            img, strength=strength, region=reg, mask=m
-        )
-    else:
-        assert reference is not None
-        ref = _load(reference)
-        op_method = method.op_method
-        if op_method is None:
-            from productstudio.models.style import load_style_model
-
-            am = load_style_model("arbitrary").with_reference(ref)  # type: ignore[attr-defined]
-            result = am.stylize(img, strength=strength, region=reg, mask=m)
-        else:
-            result = transfer_style(img, ref, StyleParams(op_method, reg, strength), m)
+    m = None if region is Region.BOTH else _product_mask(img, mask, model)
+    result = api.style(
+        img,
+        reference=_load(reference) if reference is not None else None,
+        style=style,
+        method=method,
+        region=region,
+        strength=strength,
+        mask=m,
+    )
     save_image(result, output)
     out.print(str(output))

@@ -212,22 +212,27 @@ app.add_typer(models_app, name="models")
 
 @models_app.command("list")
 @handle_errors
-def models_list() -> None:
-    """Every segmenter, whether its weights were found, and what `auto` picks."""
-    found = {e.name: p for e, p in available(SEGMENTERS)}
-    best = next(iter(found), None)
-    table = Table(title="segmenters (best first)")
-    for col in ("name", "available", "weights", "summary"):
-        table.add_column(col)
-    for name in sorted(SEGMENTERS.names(), key=lambda n: -SEGMENTERS.get(n).rank):
-        e = SEGMENTERS.get(name)
-        here = name in found
-        mark = "[green]yes[/]" if here else "no"
-        if name == best:
-            mark += " (auto)"
-        where = "built in" if not e.needs_weights else (str(found[name]) if here else "-")
-        table.add_row(name, mark, where, e.summary)
-    out.print(table)
+def models_list(
+    kind: list[str] = typer.Option(
+        [],
+        "--kind",
+        "-k",
+        help="Only these kinds: segmenter, upscaler, inpainter, style, text-detector, "
+        "generator, pipeline (repeatable).",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="JSON on stdout."),
+) -> None:
+    """Every model of every kind, whether it is here, and what `auto` picks."""
+    from productstudio.cli.models_cmds import print_inventory
+    from productstudio.models.manage import ModelKind
+
+    try:
+        kinds = [ModelKind(k) for k in kind] or None
+    except ValueError:
+        raise fail(
+            f"unknown --kind in {kind}: use {', '.join(k.value for k in ModelKind)}"
+        ) from None
+    print_inventory(kinds, as_json)
 
 
 @models_app.command("pull")
@@ -253,13 +258,23 @@ def models_verify(
         None, help="Model names or files (default: every model found)."
     ),
 ) -> None:
-    """Check found model files: checksum against the pin, and a test inference."""
+    """Check model files: segmenters against their pin plus a test inference; added models
+    and pipelines (diffusers folders, checkpoints, HF cache) by the sha256 of every file."""
     import numpy as np
 
     targets = []
+    others = [n for n in names or [] if n not in SEGMENTERS and Path(n).suffix != ".onnx"]
+    if others:
+        from productstudio.cli.models_cmds import verify_added
+
+        if not verify_added(others):
+            raise typer.Exit(1)
+        if len(others) == len(names):
+            return
     if names:
         for n in names:
-            targets.append(resolve(SEGMENTERS, n))
+            if n not in others:
+                targets.append(resolve(SEGMENTERS, n))
     else:
         targets = [(e, p) for e, p in available(SEGMENTERS)]
     table = Table(title="verify")
@@ -289,6 +304,13 @@ def models_verify(
         bad |= not ok
         table.add_row(entry.name, str(path or "-"), pin_txt, inf_txt)
     out.print(table)
+    if not names:
+        from productstudio.cli.models_cmds import verify_added
+        from productstudio.models.manage import ModelStore
+
+        added = [m.name for m in ModelStore().all()]
+        if added:
+            bad |= not verify_added(added)
     if bad:
         raise typer.Exit(1)
 

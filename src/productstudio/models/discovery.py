@@ -1,9 +1,12 @@
 """Find model files on disk and pick backends: ``name``, ``auto`` or a path.
 
 Search order for a backend's weights:
+0. a file added for it with ``productstudio models add NAME PATH`` (:mod:`.manage`);
 1. the folder in ``PRODUCTSTUDIO_MODELS`` (searched recursively by known file names);
 2. rembg's model folder: ``U2NET_HOME``, else ``~/.u2net`` (so users reuse models they have);
 3. ProductStudio's download cache (``models pull``), ``Settings.cache_dir``.
+
+A backend whose model is a folder (a diffusers pipeline) has a ``locate`` function instead.
 """
 
 from __future__ import annotations
@@ -41,9 +44,17 @@ def _walk(folder: Path) -> Iterator[Path]:
 
 
 def find_weights(entry: BackendEntry[B], dirs: Iterable[Path] | None = None) -> Path | None:
-    """The first file named like one of ``entry.file_names`` in the search folders."""
+    """The first file named like one of ``entry.file_names`` in the search folders (a file
+    added with ``models add`` first; ``entry.locate()`` for folder models)."""
+    if entry.locate is not None:
+        return entry.locate()
     if not entry.file_names:
         return None
+    from productstudio.models.manage import added_file_for
+
+    added = added_file_for(entry.name)
+    if added is not None:
+        return added
     wanted = {n.lower() for n in entry.file_names}
     for d in dirs if dirs is not None else search_dirs():
         direct = [d / n for n in entry.file_names if (d / n).is_file()]
@@ -96,6 +107,10 @@ def resolve(
     if not entry.needs_weights:
         return entry, None
     p = find_weights(entry)
+    if p is None and entry.hint:
+        raise WeightsNotFoundError(
+            f"the {registry.kind} '{entry.name}' is not set up: {entry.hint}"
+        )
     if p is None:
         where = ", ".join(str(d) for d in search_dirs()) or "(no model folder exists)"
         raise WeightsNotFoundError(

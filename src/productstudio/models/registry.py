@@ -86,9 +86,12 @@ class BackendEntry(Generic[B]):
         file_names: file names that identify this model's weights on disk (for discovery).
         rank: higher is better; ``auto`` picks the highest-ranked backend whose weights exist.
         url, sha256: where ``models pull`` downloads it from and the pinned checksum.
+        locate: for a model that is not one file (a diffusers folder): returns where it is,
+            or ``None``; used instead of the file-name search.
+        hint: how to make a missing model available (shown when it is not found).
     """
 
-    __slots__ = ("file_names", "load", "name", "rank", "sha256", "summary", "url")
+    __slots__ = ("file_names", "hint", "load", "locate", "name", "rank", "sha256", "summary", "url")
 
     def __init__(
         self,
@@ -100,6 +103,8 @@ class BackendEntry(Generic[B]):
         rank: int = 0,
         url: str | None = None,
         sha256: str | None = None,
+        locate: Callable[[], Path | None] | None = None,
+        hint: str | None = None,
     ) -> None:
         self.name = name
         self.summary = summary
@@ -108,10 +113,12 @@ class BackendEntry(Generic[B]):
         self.rank = rank
         self.url = url
         self.sha256 = sha256
+        self.locate = locate
+        self.hint = hint
 
     @property
     def needs_weights(self) -> bool:
-        return bool(self.file_names)
+        return bool(self.file_names) or self.locate is not None
 
     def __repr__(self) -> str:
         return f"BackendEntry({self.name!r}, rank={self.rank})"

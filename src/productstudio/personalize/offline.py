@@ -17,17 +17,7 @@ import numpy as np
 from productstudio.errors import InvalidParamsError
 from productstudio.personalize.context import UserContext, context_vector, joint_features
 from productstudio.personalize.ope import Estimator, LoggedData, ctr_interval, evaluate
-from productstudio.personalize.policies import (
-    LinearStats,
-    PolicyKind,
-    PolicyParams,
-    epsilon_greedy_probs,
-    lints_probs,
-    linucb_probs,
-    mix_uniform,
-    thompson_probs,
-    uniform_probs,
-)
+from productstudio.personalize.policies import LinearStats, PolicyParams, choice_probs
 from productstudio.personalize.store import FeedbackStore
 
 
@@ -151,20 +141,11 @@ def _probs(
     context: str,
     rng: np.random.Generator,
 ) -> np.ndarray:
-    n, clicks = counts if counts is not None else (np.zeros(k), np.zeros(k))
-    if c.kind is PolicyKind.UNIFORM:
-        return uniform_probs(k)
-    if c.kind is PolicyKind.THOMPSON:
-        return thompson_probs(n, clicks, c, rng)
-    if c.kind is PolicyKind.EPSILON_GREEDY:
-        return mix_uniform(
-            epsilon_greedy_probs(n, clicks, c.epsilon, c.prior_alpha, c.prior_beta), c.min_explore
-        )
-    assert stats is not None and z is not None
-    phi = joint_features(context_vector(_user(context), c.numeric_features), z)
-    if c.kind is PolicyKind.LIN_UCB:
-        return linucb_probs(phi, stats, c.ucb_alpha, c.min_explore)
-    return lints_probs(phi, stats, c.ts_scale, c.n_samples, rng, c.min_explore)
+    linear = None
+    if c.kind.contextual:
+        assert stats is not None and z is not None
+        linear = (joint_features(context_vector(_user(context), c.numeric_features), z), stats)
+    return choice_probs(c, k, counts=counts, linear=linear, rng=rng)
 
 
 __all__ = ["evaluate_store"]

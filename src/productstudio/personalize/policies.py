@@ -359,6 +359,43 @@ def lints_probs(
     return mix_uniform(freq, min_explore)
 
 
+def choice_probs(
+    params: PolicyParams,
+    n_variants: int,
+    *,
+    counts: tuple[F64, F64] | None = None,
+    linear: tuple[F64, LinearStats] | None = None,
+    rng: np.random.Generator | None = None,
+) -> F64:
+    """The policy's choice probabilities over ``n_variants`` variants — the one dispatch from
+    :class:`PolicyKind` to its rule, shared by live decisions and off-policy evaluation.
+
+    Args:
+        params: the policy.
+        n_variants: how many variants there are.
+        counts: ``(impressions, clicks)`` per variant, for Thompson and ε-greedy (None: none
+            seen yet).
+        linear: ``(phi, stats)``, the joint user × variant features (n_variants, d) and the
+            ridge statistics, for the contextual policies (required for them).
+        rng: randomness of the sampled propensities.
+    """
+    if params.kind is PolicyKind.UNIFORM:
+        return uniform_probs(n_variants)
+    rng = rng or np.random.default_rng(0)
+    if params.kind.contextual:
+        if linear is None:
+            raise InvalidParamsError(f"policy {params.kind.value} needs the linear model")
+        phi, stats = linear
+        if params.kind is PolicyKind.LIN_UCB:
+            return linucb_probs(phi, stats, params.ucb_alpha, params.min_explore)
+        return lints_probs(phi, stats, params.ts_scale, params.n_samples, rng, params.min_explore)
+    n, clicks = counts if counts is not None else (np.zeros(n_variants), np.zeros(n_variants))
+    if params.kind is PolicyKind.THOMPSON:
+        return thompson_probs(n, clicks, params, rng)
+    greedy = epsilon_greedy_probs(n, clicks, params.epsilon, params.prior_alpha, params.prior_beta)
+    return mix_uniform(greedy, params.min_explore)
+
+
 def sample_action(p: F64, rng: np.random.Generator) -> int:
     """One draw from the probability vector ``p``."""
     c = np.cumsum(p)
@@ -378,6 +415,7 @@ __all__ = [
     "PolicyParams",
     "PropensityMethod",
     "beta_posterior",
+    "choice_probs",
     "epsilon_greedy_probs",
     "lints_probs",
     "linucb_probs",

@@ -19,7 +19,8 @@ audience schema when the file is loaded; any other key is a free user feature. E
 file, the line and the key.
 
 Example:
-    >>> from productstudio.personalize.context import UserContext, read_text
+    >>> from productstudio.personalize._yaml import load_model, node_line
+from productstudio.personalize.context import UserContext, read_text
     >>> rules = SegmentRules.from_text(
     ...     "version: 1\\nsegments:\\n  - {name: noir, when: {interests: noir}}\\n"
     ...     "  - {name: big, when: {basket: {gte: 100}}}\\n")
@@ -38,8 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from productstudio.errors import InvalidParamsError
 from productstudio.models.conditioning.audience import (
@@ -48,6 +48,7 @@ from productstudio.models.conditioning.audience import (
     INTERESTS,
     REGIONS,
 )
+from productstudio.personalize._yaml import load_model, node_line
 from productstudio.personalize.context import UserContext, read_text
 
 _ALLOWED: dict[str, tuple[str, ...]] = {
@@ -154,25 +155,6 @@ def _condition(key: str, raw: Any) -> Condition:
     return Condition(key, values=values)
 
 
-def _line(root: yaml.Node | None, index: int, key: str | None) -> int | None:
-    """The YAML line of ``segments[index]`` (or of its ``when.key``)."""
-    if not isinstance(root, yaml.MappingNode):
-        return None
-    for k, v in root.value:
-        if k.value == "segments" and isinstance(v, yaml.SequenceNode) and index < len(v.value):
-            node = v.value[index]
-            line = node.start_mark.line + 1
-            if key is None or not isinstance(node, yaml.MappingNode):
-                return line
-            for rk, rv in node.value:
-                if rk.value == "when" and isinstance(rv, yaml.MappingNode):
-                    for ck, _ in rv.value:
-                        if ck.value == key:
-                            return int(ck.start_mark.line) + 1
-            return line
-    return None
-
-
 @dataclass(frozen=True)
 class SegmentRules:
     """Ordered segment rules; :meth:`assign` returns the first matching segment's name."""
@@ -195,27 +177,14 @@ class SegmentRules:
     @classmethod
     def from_text(cls, text: str, *, file: str = "<string>") -> SegmentRules:
         """Parse and validate YAML; :class:`InvalidParamsError` names the file, line, key."""
-        try:
-            root = yaml.compose(text, Loader=yaml.SafeLoader)
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise InvalidParamsError(f"{file}: invalid YAML: {exc}") from None
-        if not isinstance(data, dict):
-            raise InvalidParamsError(f"{file}: segment rules must be a mapping with `version: 1`")
-        try:
-            top = _File.model_validate(data)
-        except ValidationError as exc:
-            e = exc.errors()[0]
-            loc = [p for p in e["loc"]]
-            line = _line(root, int(loc[1]), None) if len(loc) > 1 and loc[0] == "segments" else 1
-            where = ".".join(str(p) for p in loc)
-            raise InvalidParamsError(f"{file}, line {line}, key '{where}': {e['msg']}") from None
+        top, root = load_model(_File, text, file=file, what="segment rules")
         segs: list[Segment] = []
         seen: set[str] = {top.default}
         for i, rule in enumerate(top.segments):
             if rule.name in seen:
+                line = node_line(root, ["segments", i])
                 raise InvalidParamsError(
-                    f"{file}, line {_line(root, i, None)}: segment name '{rule.name}' is used "
+                    f"{file}, line {line}: segment name '{rule.name}' is used "
                     "twice (or equals the default); names must be unique"
                 )
             seen.add(rule.name)
@@ -225,7 +194,7 @@ class SegmentRules:
                     conds.append(_condition(str(key), raw))
                 except ValueError as exc:
                     raise InvalidParamsError(
-                        f"{file}, line {_line(root, i, str(key))}, key "
+                        f"{file}, line {node_line(root, ['segments', i, 'when', str(key)])}, key "
                         f"'segments[{i}].when.{key}': {exc}"
                     ) from None
             segs.append(Segment(rule.name, tuple(conds)))

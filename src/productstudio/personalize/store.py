@@ -51,13 +51,8 @@ from productstudio.personalize.policies import (
     LinearStats,
     PolicyKind,
     PolicyParams,
-    epsilon_greedy_probs,
-    lints_probs,
-    linucb_probs,
-    mix_uniform,
+    choice_probs,
     sample_action,
-    thompson_probs,
-    uniform_probs,
 )
 from productstudio.personalize.segments import SegmentRules
 from productstudio.personalize.variants import VariantRecord, VariantSpec, features_json
@@ -459,25 +454,14 @@ class FeedbackStore:
         ids = [v.variant_id for v in variants]
         segment = self.rules().assign(user)
         rng = rng or np.random.default_rng(0)
-        if p.kind is PolicyKind.UNIFORM:
-            probs = uniform_probs(len(ids))
-        elif p.kind is PolicyKind.THOMPSON:
-            n, k = self._counts(product, segment, ids)
-            probs = thompson_probs(n, k, p, rng)
-        elif p.kind is PolicyKind.EPSILON_GREEDY:
-            n, k = self._counts(product, segment, ids)
-            probs = mix_uniform(
-                epsilon_greedy_probs(n, k, p.epsilon, p.prior_alpha, p.prior_beta), p.min_explore
-            )
-        else:
+        counts = linear = None
+        if p.kind.contextual:
             stats, names = self.linear_model(p)
-            x = context_vector(user, p.numeric_features)
             z = np.array([[v.features.get(f, 0.0) for f in names] for v in variants])
-            phi = joint_features(x, z)
-            if p.kind is PolicyKind.LIN_UCB:
-                probs = linucb_probs(phi, stats, p.ucb_alpha, p.min_explore)
-            else:
-                probs = lints_probs(phi, stats, p.ts_scale, p.n_samples, rng, p.min_explore)
+            linear = (joint_features(context_vector(user, p.numeric_features), z), stats)
+        elif p.kind is not PolicyKind.UNIFORM:
+            counts = self._counts(product, segment, ids)
+        probs = choice_probs(p, len(ids), counts=counts, linear=linear, rng=rng)
         return ids, probs, segment
 
     def choose(

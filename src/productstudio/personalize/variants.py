@@ -51,9 +51,10 @@ from typing import Any, Literal
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from productstudio.errors import EventError, InvalidParamsError, ProductStudioError, RecipeError
+from productstudio.personalize._yaml import load_model
 from productstudio.personalize.context import read_text
 from productstudio.personalize.events import check_id
 
@@ -182,18 +183,7 @@ class VariantMatrix:
 
     @classmethod
     def from_text(cls, text: str, *, file: str = "<string>") -> VariantMatrix:
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise InvalidParamsError(f"{file}: invalid YAML: {exc}") from None
-        if not isinstance(data, dict):
-            raise InvalidParamsError(f"{file}: a variant matrix is a mapping with `version: 1`")
-        try:
-            m = _Matrix.model_validate(data)
-        except ValidationError as exc:
-            e = exc.errors()[0]
-            where = ".".join(str(p) for p in e["loc"])
-            raise InvalidParamsError(f"{file}, key '{where}': {e['msg']}") from None
+        m, _ = load_model(_Matrix, text, file=file, what="a variant matrix")
         axes: dict[str, dict[str, _Option]] = {}
         for axis, opts in m.axes.items():
             if not opts:

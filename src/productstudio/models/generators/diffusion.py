@@ -66,9 +66,9 @@ def _unet(cfg: DiffusionConfig) -> Any:
     try:
         from diffusers import UNet2DModel
     except ImportError as exc:  # pragma: no cover
-        raise MissingDependencyError(
-            'diffusion needs diffusers: pip install "productstudio[learn]"'
-        ) from exc
+        from productstudio.errors import install_hint
+
+        raise MissingDependencyError(f"diffusion needs diffusers: {install_hint('learn')}") from exc
     down = tuple("AttnDownBlock2D" if a else "DownBlock2D" for a in cfg.attention)
     up = tuple("AttnUpBlock2D" if a else "UpBlock2D" for a in reversed(cfg.attention))
     return UNet2DModel(

@@ -3,10 +3,10 @@
 Registered backends (``INPAINTERS``), best first for ``--model auto``:
 ``lama`` > ``migan`` (ONNX files the user has) > ``telea`` > ``ns`` (OpenCV, no weights) >
 ``exemplar`` (ours, no weights). On real photos Telea beats our exemplar inpainter by 0.5 dB
-(object-sized holes) to 2.8 dB (text strokes) masked PSNR and is 30-50x faster
+(object-sized holes) to 2.8 dB (text strokes) masked PSNR and is 25-40x faster
 (``benchmarks/inpaint.py``), so ``auto`` prefers it; ``exemplar`` wins on regular textures
-(stripes, weaves, tiles) and is there by name. The diffusion inpainter joins from the
-generation issue.
+(stripes, weaves, tiles) and is there by name. ``diffusion`` runs a pretrained diffusers
+model from local weights (``productstudio models add``); slow on a CPU, so also by name only.
 """
 
 from __future__ import annotations
@@ -17,12 +17,14 @@ from pathlib import Path
 from productstudio.models.discovery import AUTO, load_backend
 from productstudio.models.inpainters.base import Inpainter, SizeRule, default_margin
 from productstudio.models.inpainters.classical import ClassicalInpainter
+from productstudio.models.inpainters.diffusion import DiffusionInpainter, DiffusionInpainterConfig
 from productstudio.models.inpainters.exemplar import (
     ExemplarConfig,
     ExemplarInpainter,
     exemplar_fill,
 )
 from productstudio.models.inpainters.onnx import OnnxInpainter
+from productstudio.models.pipelines.resolve import HOW_TO_ADD, locate_inpaint_pipeline
 from productstudio.models.registry import BackendEntry, Registry
 from productstudio.ops.inpaint import InpaintMethod
 
@@ -35,6 +37,13 @@ def _onnx(name: str) -> Callable[[Path | None], Inpainter]:
         return OnnxInpainter(name, path)
 
     return load
+
+
+def _diffusion(_path: Path | None) -> Inpainter:
+    from productstudio.models.pipelines.backend import DiffusersPipeline
+    from productstudio.models.pipelines.options import Task
+
+    return DiffusionInpainter(DiffusersPipeline.load(None, task=Task.INPAINT))
 
 
 _ENTRIES: list[BackendEntry[Inpainter]] = [
@@ -51,6 +60,14 @@ _ENTRIES: list[BackendEntry[Inpainter]] = [
         _onnx("migan"),
         file_names=("migan_pipeline_v2.onnx", "migan.onnx", "migan_512_places2.onnx"),
         rank=80,
+    ),
+    BackendEntry(
+        "diffusion",
+        "Pretrained diffusers inpainting from local weights (models add); slow on a CPU",
+        _diffusion,
+        rank=10,
+        locate=locate_inpaint_pipeline,
+        hint=HOW_TO_ADD,
     ),
     BackendEntry(
         "exemplar",
@@ -83,6 +100,8 @@ def load_inpainter(choice: str | Path = AUTO) -> Inpainter:
 __all__ = [
     "INPAINTERS",
     "ClassicalInpainter",
+    "DiffusionInpainter",
+    "DiffusionInpainterConfig",
     "ExemplarConfig",
     "ExemplarInpainter",
     "Inpainter",

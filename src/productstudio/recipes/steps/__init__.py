@@ -11,6 +11,7 @@ module         steps
 ``canvas``     canvas, consistent
 ``background`` background, shadow, flatten
 ``retouch``    recolour, adjust, spots, erase, erase_text, upscale, style
+``scene``      scene (pretrained diffusers model; torch/diffusers load on first use)
 ``output``     output
 ``translate``  translate (a trained ``cyclegan`` model)
 =============  ================================================================
@@ -46,6 +47,7 @@ from productstudio.recipes.steps.retouch import (
     StyleStep,
     UpscaleStep,
 )
+from productstudio.recipes.steps.scene import SceneStep
 from productstudio.recipes.steps.translate import TranslateStep
 
 __all__ = [
@@ -62,6 +64,7 @@ __all__ = [
     "FlattenStep",
     "OutputFormat",
     "RecolourStep",
+    "SceneStep",
     "ShadowStep",
     "ShadowType",
     "SpotsStep",

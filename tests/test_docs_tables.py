@@ -1,0 +1,111 @@
+"""docs/tables.py: tables quoting benchmark numbers are rendered from benchmarks/results/*.json."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def tables() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("docs_tables", ROOT / "docs" / "tables.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["docs_tables"] = mod  # dataclasses resolve annotations through sys.modules
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture
+def results(tables: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A results folder with one small file, and a table registered on it."""
+    folder = tmp_path / "results"
+    folder.mkdir()
+    data = {
+        "metadata": {
+            "command": "python benchmarks/demo.py",
+            "git_commit": "abc1234",
+            "git_dirty": False,
+            "time": "2026-12-01T10:00:00Z",
+            "load_avg_before": [3.0, 2.0, 1.0],
+            "load_avg_after": [4.25, 2.0, 1.0],
+            "cpu_count": 2,
+        },
+        "results": [
+            {"case": "a", "backend": "x", "psnr": 30.123},
+            {"case": "b", "backend": "x", "psnr": float("nan")},
+        ],
+    }
+    (folder / "demo.json").write_text(json.dumps(data))
+    monkeypatch.setattr(tables, "RESULTS", folder)
+    monkeypatch.setitem(
+        tables.TABLES,
+        "demo",
+        tables.Entry(
+            "demo",
+            "demo.json",
+            lambda r: tables.Table(
+                ["case", "PSNR"], [[x["case"], tables.num(x["psnr"])] for x in r.results]
+            ),
+            True,
+        ),
+    )
+    return folder
+
+
+def test_rewrite_fills_the_markers_from_the_json(tables: ModuleType, results: Path) -> None:
+    """The body between the markers becomes the table (nan as –) and a caption naming the
+    file, command, commit, date and load; text outside the markers is kept as it was."""
+    doc = ROOT / "docs" / "demo.md"
+    text = "Intro\n<!-- table:demo -->\nstale\n<!-- /table -->\nOutro\n"
+    got = tables.rewrite(text, doc)
+    assert got.startswith("Intro\n<!-- table:demo -->\n| case | PSNR |\n| --- | --- |\n")
+    assert "| a | 30.12 |\n| b | – |\n" in got
+    assert "`python benchmarks/demo.py`, commit abc1234, 2026-12-01, load 3.0 → 4.2" in got
+    assert got.endswith("<!-- /table -->\nOutro\n")
+    assert tables.rewrite(got, doc) == got  # idempotent
+
+
+def test_markers_in_code_fences_are_examples(tables: ModuleType, results: Path) -> None:
+    """A marker shown inside a fenced code block is left alone."""
+    text = "```markdown\n<!-- table:demo -->\n<!-- /table -->\n```\n"
+    assert tables.rewrite(text, ROOT / "docs" / "x.md") == text
+
+
+def test_unknown_table_names_the_file_and_the_fix(tables: ModuleType, results: Path) -> None:
+    with pytest.raises(SystemExit, match=r"docs/x\.md uses <!-- table:nope -->.*add a @table"):
+        tables.rewrite("<!-- table:nope -->\n<!-- /table -->", ROOT / "docs" / "x.md")
+
+
+def test_check_fails_on_a_stale_doc_and_passes_after_rewrite(
+    tables: ModuleType,
+    results: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """--check exits 1 with a diff when a number differs; the rewrite makes it pass."""
+    doc = tmp_path / "README.md"
+    doc.write_text(
+        "<!-- table:demo -->\n| case | PSNR |\n| --- | --- |\n| a | 31.00 |\n<!-- /table -->\n"
+    )
+    monkeypatch.setattr(tables, "docs", lambda: [doc])
+    assert tables.main(["--check"]) == 1
+    assert "-| a | 31.00 |" in capsys.readouterr().out
+    assert tables.main([]) == 0
+    assert tables.main(["--check"]) == 0
+    doc.write_text("<!-- table:demo -->\nno end marker\n")
+    with pytest.raises(SystemExit, match="without its <!-- /table -->"):
+        tables.main(["--check"])
+
+
+def test_committed_docs_agree_with_committed_json(tables: ModuleType) -> None:
+    """What CI's lint step runs: every quoted table equals its rendering from the JSON."""
+    assert tables.main(["--check"]) == 0
