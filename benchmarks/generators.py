@@ -242,7 +242,6 @@ def translation_benchmark(args: argparse.Namespace) -> None:
         raise SystemExit(
             f"no trained model in {missing}: train with `productstudio train cyclegan`"
         )
-    load_before = os.getloadavg()
     report = (args.report_dir or args.models_dir / "report") / "translation"
     t = time.monotonic()
     res = evaluate_translation(
@@ -277,11 +276,9 @@ def translation_benchmark(args: argparse.Namespace) -> None:
         )
     out = {
         "metadata": metadata(
-            load_avg_start=load_before,
             eval_seconds=round(eval_s, 1),
             train_summaries=_train_summaries(dirs),
             **{k: v for k, v in res.items() if k != "rows"},
-            command=" ".join(sys.argv),
         ),
         "results": results,
     }
