@@ -626,5 +626,162 @@ def _personalize_throughput(r: Results) -> Table:
     )
 
 
+# -- issue 17: style-based GAN, translation, image features ---------------------------------
+
+GEN_LABELS = {
+    "gan_style": "style GAN (StyleGAN2-like)",
+    "gan_film": "FiLM GAN",
+    "vae_img_cnn": "CVAE + small CNN image encoder",
+    "vae_img_effnet": "CVAE + frozen EfficientNet-Lite0",
+    "cyclegan": "CycleGAN",
+    "pix2pix": "paired (pix2pix-style)",
+}
+
+
+def _pair(a: Any, b: Any, nd: int = 2) -> str:
+    return f"{num(a, nd)} / {num(b, nd)}"
+
+
+def _budget(r: Results, name: str) -> tuple[str, str]:
+    """(steps, CPU minutes) of a model trained by benchmarks/train_budget.py."""
+    s = r.meta.get("train_summaries", {}).get(name, {})
+    run = s.get("cpu_budget_run", {})
+    cpu = run.get("cpu_seconds")
+    return (f"{s['steps']:,}" if "steps" in s else DASH, num(cpu / 60, 1) if cpu else DASH)
+
+
+@table("gen-style", "generators_style.json")
+def _gen_style(r: Results) -> Table:
+    rows = []
+    for x in r.results:
+        name = x["backend"]
+        steps, cpu = _budget(r, name)
+        rows.append(
+            [
+                GEN_LABELS.get(name, name),
+                steps,
+                cpu,
+                f"{num(1000 * x['kid'], 1)} ± {num(1000 * x['kid_std'], 1)}",
+                num(x["fid"], 1),
+                _pair(x["precision"], x["recall"]),
+                _pair(x.get("acc_category"), x.get("acc_cnn_category")),
+                _pair(x.get("acc_colour"), x.get("acc_cnn_colour")),
+            ]
+        )
+    cmp = r.meta.get("comparison", {})
+    verdict = ""
+    if cmp:
+        verdict = (
+            f" Style GAN vs FiLM GAN at equal CPU time: KID "
+            f"{'lower' if cmp['a_lower_kid'] else 'not lower'}, recall "
+            f"{'higher' if cmp['a_higher_recall'] else 'not higher'}."
+        )
+    return Table(
+        [
+            "row",
+            "steps",
+            "CPU min",
+            "KID ×10³",
+            "FID",
+            "precision / recall",
+            "category probe / CNN",
+            "colour probe / CNN",
+        ],
+        rows,
+        note=f"{r.meta.get('n_test', '?')} test prompts at {r.meta.get('size', '?')} px; "
+        f"features: {r.meta.get('feature_network', '?')}.{verdict}",
+    )
+
+
+@table("gen-translation", "translation.json")
+def _gen_translation(r: Results) -> Table:
+    rows = []
+    for x in r.results:
+        name = x["backend"]
+        rows.append(
+            [
+                GEN_LABELS.get(name, name),
+                f"{num(1000 * x['kid'], 1)}"
+                + (f" ± {num(1000 * x['kid_std'], 1)}" if "kid_std" in x else ""),
+                num(x.get("fid"), 1),
+                _pair(x.get("precision"), x.get("recall")),
+                _pair(x.get("acc_title"), x.get("acc_cnn_title")),
+                _pair(x.get("identity_ratio_title"), x.get("identity_ratio_cnn_title")),
+            ]
+        )
+    m = r.meta
+    return Table(
+        [
+            "row",
+            "KID ×10³ vs packshots",
+            "FID",
+            "precision / recall",
+            "product recognised: probe / CNN",
+            "× before translation: probe / CNN",
+        ],
+        rows,
+        note=f"{m.get('n_sources', '?')} held-out in-store photos → {m.get('n_reference', '?')} "
+        f"packshots, {m.get('size', '?')} px, features: {m.get('feature_network', '?')}; "
+        "product = one of 81 GroceryStoreDataset classes (chance 1.2 %).",
+    )
+
+
+@table("gen-translation-paired", "translation_paired.json")
+def _gen_translation_paired(r: Results) -> Table:
+    rows = [
+        [
+            GEN_LABELS.get(x["backend"], x["backend"]),
+            num(x["psnr"]),
+            num(x["ssim"], 3),
+            num(x["l1"], 3),
+            f"{num(1000 * x['kid'], 1)} ± {num(1000 * x['kid_std'], 1)}",
+            num(x["fid"], 1),
+        ]
+        for x in r.results
+    ]
+    m = r.meta
+    return Table(
+        ["row", "PSNR dB", "SSIM", "L1", "KID ×10³ vs studio", "FID"],
+        rows,
+        note=f"{m.get('n_sources', '?')} held-out composites (studio photo cut out over a "
+        f"background crop) against their studio originals, {m.get('size', '?')} px.",
+    )
+
+
+@table("gen-image-fusion", "generators_image_fusion.json")
+def _gen_image_fusion(r: Results) -> Table:
+    rows = []
+    for x in r.results:
+        name = x["backend"]
+        steps, cpu = _budget(r, name)
+        rows.append(
+            [
+                GEN_LABELS.get(name, name),
+                steps,
+                cpu,
+                num(1000 * x["kid"], 1),
+                num(1000 * x["var_kid"], 1) if "var_kid" in x else DASH,
+                pct(x.get("var_source_closer")),
+                _pair(x.get("edit_colour_hit"), x.get("edit_cnn_colour_hit")),
+                _pair(x.get("edit_category_kept"), x.get("edit_cnn_category_kept")),
+            ]
+        )
+    return Table(
+        [
+            "row",
+            "steps",
+            "CPU min",
+            "KID ×10³ title only",
+            "KID ×10³ photo + title",
+            "variation closer to its photo",
+            "colour edit hit: probe / CNN",
+            "category kept: probe / CNN",
+        ],
+        rows,
+        note=f"Scored on {r.meta.get('feature_network', '?')} (a CNN trained on the real train "
+        "photos), not on EfficientNet-Lite0, which one of the models is conditioned on.",
+    )
+
+
 if __name__ == "__main__":
     sys.exit(main())
