@@ -19,6 +19,7 @@ import csv
 import hashlib
 import json
 import logging
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -247,7 +248,8 @@ def load_products(
         images[i] = prepare_image(arr, size)
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp.npz")
+        # a name of our own: two processes filling the same cache must not share a temp file
+        tmp = cache.with_suffix(f".{os.getpid()}.tmp.npz")
         np.savez(tmp, images=images)
         tmp.replace(cache)
     log.info("loaded %d product photos at %dpx", len(records), size)
