@@ -28,6 +28,11 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeat", type=int, default=8)
+    ap.add_argument(
+        "--families",
+        default="gan,vae,diffusion,ldm:autoencoder,ldm:autoencoder-adv,ldm:diffusion",
+        help="family[:phase] list (ldm phases: autoencoder, autoencoder-adv, diffusion)",
+    )
     ap.add_argument("--json", type=Path, default=RESULTS / "generator_steps.json")
     args = ap.parse_args()
 
@@ -52,10 +57,16 @@ def main() -> None:
         torch.zeros(b, len(audience_sizes()), dtype=torch.long),
     )
     results = []
-    for family in ("gan", "vae", "diffusion"):
+    # the latent model is timed in both of its phases (autoencoder, then UNet on latents)
+    for case in args.families.split(","):
+        family, _, phase = case.partition(":")
         m = GENERATORS.get(family).from_config(default_config(family, s), cc, vocab, seed=0)
         opts = m.make_optimizers()
         counter = iter(range(10**9))
+        if phase == "diffusion":
+            m.on_budget(1.0, 0)
+        elif phase == "autoencoder-adv":
+            m.on_budget(0.99 * m.config.ae_fraction, 0)
 
         def one_step(
             m: ConditionalGenerator = m, o: dict[str, Any] = opts, it: Iterator[int] = counter
@@ -67,7 +78,7 @@ def main() -> None:
         results.append(
             {
                 "case": f"train step {s}px, batch {b}, {args.threads} thread(s)",
-                "backend": family,
+                "backend": case,
                 "n": args.repeat,
                 **st,
                 "steps_in_30_min": int(1800 / st["median_s"]),

@@ -21,6 +21,8 @@ from productstudio.models.generators import (
     ConditionalVAE,
     DiffusionConfig,
     GANConfig,
+    GeneratorFamily,
+    LatentDiffusionConfig,
     VAEConfig,
     default_config,
     load_generator,
@@ -40,7 +42,18 @@ TINY: dict[str, Any] = {
         norm_num_groups=4,
         sample_steps=3,
     ),
+    "ldm": LatentDiffusionConfig(
+        size=16,
+        block_out_channels=(8, 8),
+        attention=(False, True),
+        norm_num_groups=4,
+        sample_steps=3,
+        ae_channels=(8, 8),
+        latent_channels=2,
+        ae_disc_channels=8,
+    ),
 }
+FAMILIES = ["gan", "vae", "diffusion", "ldm"]
 PROMPTS = [
     Prompt(
         "red canvas shoe",
@@ -60,13 +73,17 @@ def tiny(family: str, fusion: Fusion = Fusion.FILM) -> Any:
 
 
 def test_registry() -> None:
-    """The three families are registered; an unknown one names them."""
-    assert GENERATORS.names() == ["diffusion", "gan", "vae"]
-    with pytest.raises(UnknownBackendError, match="diffusion, gan, vae"):
+    """The four families are registered under the names of the torch-free GeneratorFamily
+    enum (which the CLI offers); an unknown one names them."""
+    assert GENERATORS.names() == ["diffusion", "gan", "ldm", "vae"]
+    assert sorted(f.value for f in GeneratorFamily) == GENERATORS.names()
+    for f in GeneratorFamily:
+        assert GENERATORS.get(f.value).family == f.value
+    with pytest.raises(UnknownBackendError, match="diffusion, gan, ldm, vae"):
         GENERATORS.get("flow")
 
 
-@pytest.mark.parametrize("family", ["gan", "vae", "diffusion"])
+@pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("fusion", list(Fusion))
 def test_sample_shape_dtype_and_seed(family: str, fusion: Fusion) -> None:
     """Samples are uint8 (N, S, S, 3); same seed → same images, another seed → different ones."""
@@ -77,7 +94,7 @@ def test_sample_shape_dtype_and_seed(family: str, fusion: Fusion) -> None:
     assert not np.array_equal(a, c)
 
 
-@pytest.mark.parametrize("family", ["gan", "vae", "diffusion"])
+@pytest.mark.parametrize("family", FAMILIES)
 def test_save_load_roundtrip(family: str, tmp_path: Path) -> None:
     """from_config → save_pretrained → from_pretrained gives the same config, vocab and samples."""
     m = tiny(family)
@@ -164,7 +181,7 @@ def test_diffusion_uses_unet2d_with_condition_embedding() -> None:
 
 def test_default_config_sizes() -> None:
     """CPU presets exist for each family at 32 and 64 px."""
-    for fam in ("gan", "vae", "diffusion"):
+    for fam in FAMILIES:
         for s in (32, 64):
             assert default_config(fam, s).size == s  # type: ignore[attr-defined]
 
