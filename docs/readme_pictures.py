@@ -17,9 +17,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from productstudio.catalog.worker import JobSpec, MainImageWorker
 from productstudio.imaging import ImageFormat, load_image, save_image
+from productstudio.models.segmenters import load_segmenter
 from productstudio.ops.canvas import CanvasParams
+from productstudio.recipes import StepContext, main_image_recipe
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("PRODUCTSTUDIO_SHARED", ROOT.parent / "shared"))
@@ -42,11 +43,14 @@ def main() -> None:
         sys.exit(f"{folder} not found: set PRODUCTSTUDIO_SHARED")
     # u2netp (Apache-2.0) rather than auto: the staged IS-Net licence is unclear (see shared README)
     model = os.environ.get("README_MODEL", "u2netp")
-    worker = MainImageWorker(JobSpec(model=model, canvas=CanvasParams(width=1000, height=1000)))
+    recipe = main_image_recipe(canvas=CanvasParams(width=1000, height=1000))
+    segmenter = load_segmenter(model)
     rows = []
     for name in PHOTOS:
         loaded = load_image(folder / name)
-        out, _, _ = worker.render(loaded)
+        ctx = StepContext()
+        ctx.set_segmenter(segmenter)
+        out = recipe.apply(loaded, ctx).pixels
         gap = np.full((TILE, 8, 3), 255, np.uint8)
         rows.append(np.concatenate([_tile(loaded.pixels), gap, _tile(out)], axis=1))
     sep = np.full((TILE, 24, 3), 255, np.uint8)
@@ -54,7 +58,7 @@ def main() -> None:
         [r if i == 0 else np.concatenate([sep, r], 1) for i, r in enumerate(rows)], 1
     )
     path = save_image(strip, ROOT / "docs" / "before-after.jpg", fmt=ImageFormat.JPEG, quality=85)
-    print(f"wrote {path} ({path.stat().st_size // 1024} KB) with segmenter {worker.segmenter.name}")
+    print(f"wrote {path} ({path.stat().st_size // 1024} KB) with segmenter {segmenter.name}")
 
 
 if __name__ == "__main__":

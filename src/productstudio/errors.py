@@ -16,12 +16,14 @@ ProductStudioError
 │   ├── WeightsChecksumError
 │   └── MissingDependencyError
 ├── RecipeError                  (carries file, line, key)
-└── JobError
+├── JobError
+└── EventError                   (a bad feedback event: carries event_id and reason)
 ```
 """
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 
 
@@ -109,17 +111,65 @@ class JobError(ProductStudioError):
     """A batch job or its store failed."""
 
 
-def require(module: str, extra: str) -> None:
+class EventError(ProductStudioError):
+    """A feedback event (impression, click, conversion) cannot be recorded; nothing was stored.
+
+    ``reason`` is one of ``invalid``, ``unknown_variant``, ``unknown_impression``,
+    ``missing_propensity``, ``duplicate_id`` (same id, different content).
+    """
+
+    def __init__(self, message: str, *, event_id: str | None = None, reason: str = "invalid"):
+        prefix = f"event '{event_id}': " if event_id else ""
+        super().__init__(prefix + message)
+        self.event_id = event_id
+        self.reason = reason
+
+
+class Extra(StrEnum):
+    """The optional-dependency groups ("extras") of ``pyproject.toml``; a test keeps this list
+    equal to the file, so no install hint names an extra that does not exist."""
+
+    MATTING = "matting"
+    LEARN = "learn"
+    SERVER = "server"
+    RAY = "ray"
+    POSTGRES = "postgres"
+
+
+def install_hint(extra: Extra | str | None = None, *, requirements: str | None = None) -> str:
+    """The one way to tell a user what to install.
+
+    Args:
+        extra: the productstudio extra that brings the package; ``None`` for a core
+            dependency (reinstalling productstudio brings it back).
+        requirements: a requirements file shipped in the repository (installed without its
+            dependencies, e.g. ``requirements-ocr.txt``), instead of an extra.
+
+    Example:
+        >>> install_hint("learn")
+        'pip install -c constraints.txt "productstudio[learn]"'
+        >>> install_hint()
+        'pip install -c constraints.txt "productstudio"'
+    """
+    if requirements is not None:
+        return f"pip install -c constraints.txt --no-deps -r {requirements}"
+    if extra is None:
+        return 'pip install -c constraints.txt "productstudio"'
+    return f'pip install -c constraints.txt "productstudio[{Extra(extra).value}]"'
+
+
+def require(module: str, extra: Extra | str | None = None) -> None:
     """Raise :class:`MissingDependencyError` unless ``module`` can be imported.
 
     Args:
         module: importable module name, e.g. ``"torch"``.
-        extra: the productstudio extra that installs it, e.g. ``"learn"``.
+        extra: the productstudio extra that installs it (``"learn"``); ``None`` for a core
+            dependency.
     """
     import importlib.util
 
     if importlib.util.find_spec(module) is None:
+        kind = "optional package" if extra is not None else "package"
         raise MissingDependencyError(
-            f"This feature needs the optional package '{module}'. Install it with: "
-            f'pip install -c constraints.txt "productstudio[{extra}]"'
+            f"This feature needs the {kind} '{module}'. Install it with: {install_hint(extra)}"
         )

@@ -59,12 +59,26 @@ def test_check_fail_exit_1_and_json(tmp_path: Path, recipe: Path) -> None:
         app, ["check", str(img), "--preset", str(recipe), "--model", "classical", "--json"]
     )
     assert r.exit_code == 1, r.output
-    data = json.loads(r.stdout)
+    (data,) = json.loads(r.stdout)  # a list, even for one file
     status = {x["rule"]: x["status"] for x in data["results"]}
     assert (
         status["dimensions"] == "fail" and status["fill"] == "fail" and status["format"] == "fail"
     )
     assert data["verdict"] == "fail"
+
+
+def test_check_json_is_a_list_for_one_or_many_files(tmp_path: Path, recipe: Path) -> None:
+    """`check --json` prints one shape: a list with one report per file, in argument order."""
+    good = _packshot(tmp_path / "good.jpg")
+    small = _packshot(tmp_path / "small.png", size=300, fill=0.5)
+    for files in ([good], [good, small]):
+        r = runner.invoke(
+            app, ["check", *map(str, files), "-p", str(recipe), "-m", "classical", "--json"]
+        )
+        data = json.loads(r.stdout)
+        assert isinstance(data, list), data
+        assert [d["file"] for d in data] == [str(f) for f in files]
+        assert [d["verdict"] for d in data] == ["pass", "fail"][: len(files)]
 
 
 def test_check_fix_writes_a_passing_image(tmp_path: Path, recipe: Path) -> None:
@@ -86,7 +100,7 @@ def test_check_fix_writes_a_passing_image(tmp_path: Path, recipe: Path) -> None:
         ],
     )
     assert r.exit_code == 0, r.output
-    data = json.loads(r.stdout)
+    (data,) = json.loads(r.stdout)
     assert data["verdict"] == "fail" and data["fixed"]["verdict"] != "fail"
     assert (out / "small.jpg").is_file()
 

@@ -243,9 +243,28 @@ def _bomb_png(width: int, height: int) -> bytes:
 
 
 def test_decompression_bomb_is_refused() -> None:
-    """A 200 MP header in a 100-byte file is refused before decoding."""
-    with pytest.raises(ImageTooLargeError, match="max-pixels"):
+    """A 200 MP header in a 100-byte file is refused before decoding, in one unit (MP)."""
+    with pytest.raises(ImageTooLargeError, match="max-pixels") as exc:
         load_image(_bomb_png(20000, 10000), name="bomb.png")
+    msg = str(exc.value)
+    assert "20000x10000 = 200 MP" in msg and "limit of 50 MP" in msg, msg
+    assert "pixels)" not in msg and "exceeds" not in msg, msg
+
+
+def test_mask_encodes_as_single_channel() -> None:
+    """encode_mask writes an 8-bit L image that reads back exactly; lossy formats refused."""
+    from productstudio.imaging import encode_mask
+
+    m = (np.arange(12 * 10) % 256).astype(np.uint8).reshape(12, 10)
+    for fmt in ("png", "tiff", "bmp"):
+        with Image.open(io.BytesIO(encode_mask(m, fmt))) as im:
+            assert im.mode == "L"
+            assert np.array_equal(np.asarray(im), m)
+    soft = np.linspace(0, 1, 12 * 10, dtype=np.float32).reshape(12, 10)
+    with Image.open(io.BytesIO(encode_mask(soft))) as im:
+        assert np.array_equal(np.asarray(im), np.rint(soft * 255).astype(np.uint8))
+    with pytest.raises(InvalidParamsError, match="PNG"):
+        encode_mask(m, "jpeg")
 
 
 def test_pixel_limit(photo: np.ndarray) -> None:

@@ -17,6 +17,7 @@ from productstudio.ops.cutout import (
     estimate_foreground,
     refine_alpha,
 )
+from productstudio.ops.opacity import Opacity
 from strategies import rgb_images
 
 
@@ -51,7 +52,9 @@ def test_opaque_pixels_keep_source_rgb(img: np.ndarray) -> None:
 
 def test_refine_none_keeps_the_mask_but_snaps_near_0_and_1() -> None:
     img, alpha = _disc_scene()
-    got = refine_alpha(img, alpha, CutoutParams(refine=Refine.NONE, min_speck=0))
+    got = refine_alpha(
+        img, alpha, CutoutParams(opacity=Opacity.SOFT, refine=Refine.NONE, min_speck=0)
+    )
     expected = np.where(alpha > 0.98, 1.0, np.where(alpha < 0.02, 0.0, alpha))
     np.testing.assert_array_equal(got, expected.astype(np.float32))
 

@@ -268,3 +268,16 @@ def test_recipes_pickle_for_batch_workers() -> None:
     for name in ("amazon-main", "zalando"):
         r = load_recipe(name)
         assert pickle.loads(pickle.dumps(r)).to_dict() == r.to_dict()
+
+
+def test_with_params_overrides_and_names_bad_keys() -> None:
+    """Overrides merge over a step's params and are validated like YAML."""
+    base = load_recipe("amazon-main")
+    r = base.with_params({"canvas": {"fill": 0.7}, "output": {"format": "png"}})
+    params = {s.name: s.params for s in r.steps}
+    assert params["canvas"].fill == 0.7 and params["canvas"].width == 2000  # type: ignore[attr-defined]
+    assert r.output_settings().format.value == "png" and r.rules == base.rules
+    with pytest.raises(RecipeError, match="no step 'shadow'"):
+        base.with_params({"shadow": {"type": "drop"}})
+    with pytest.raises(RecipeError, match="canvas.fill"):
+        base.with_params({"canvas": {"fill": 2.0}})

@@ -3,6 +3,10 @@
 Like Ray Data's ``map_batches`` callables: the class loads its model once in ``__init__``
 (picklable constructor arguments), and ``__call__`` processes one item, writes its output
 atomically and returns an :class:`ItemResult`. The local pool and Ray run the same class.
+
+The worker runs a recipe and nothing else: :meth:`JobSpec.build_recipe` is the spec's
+recipe file or preset, or else the main job (the ``amazon-main`` preset with the spec's
+canvas, cut-out, background and format: :func:`productstudio.recipes.main_image_recipe`).
 """
 
 from __future__ import annotations
@@ -15,19 +19,20 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from productstudio.catalog.store import Status
 from productstudio.errors import InvalidParamsError, ProductStudioError
-from productstudio.imaging import ImageFormat, LoadedImage, load_image, save_image
+from productstudio.imaging import ImageFormat, LoadedImage, load_image, write_atomic
 from productstudio.imaging.color import parse_color
-from productstudio.imaging.types import to_uint8
 from productstudio.models.segmenters import Segmenter, load_segmenter
-from productstudio.ops.canvas import CanvasParams, layout
-from productstudio.ops.composite import composite
-from productstudio.ops.cutout import CutoutParams, cutout
+from productstudio.ops.canvas import CanvasParams, MinSize
+from productstudio.ops.cutout import CutoutParams
+from productstudio.recipes import Recipe, RecipeResult, StepContext, load_recipe, main_image_recipe
 
 log = logging.getLogger(__name__)
+
+
+#: The main job's canvas: 2000x2000, 85 % fill, a warning past 2x enlargement.
+MAIN_CANVAS = CanvasParams(min_size=MinSize.WARN, upscale_tolerance=2.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +41,8 @@ class JobSpec:
 
     Attributes:
         model: segmenter name, ``auto`` or a path to a model file.
-        canvas: canvas geometry (default: Amazon main image, 2000x2000 at 85 % fill).
+        canvas: canvas geometry (default: Amazon main image, 2000x2000 at 85 % fill; a
+            product enlarged more than 2x gets a warning).
         cutout: alpha refinement.
         background: canvas colour; ``None`` keeps transparency (PNG/WebP output).
         fmt: output format.
@@ -48,7 +54,7 @@ class JobSpec:
     """
 
     model: str = "auto"
-    canvas: CanvasParams = field(default_factory=CanvasParams)
+    canvas: CanvasParams = MAIN_CANVAS
     cutout: CutoutParams = field(default_factory=CutoutParams)
     background: str | None = "#ffffff"
     fmt: ImageFormat = ImageFormat.JPEG
@@ -68,14 +74,26 @@ class JobSpec:
         if not 1 <= self.quality <= 100:
             raise InvalidParamsError(f"quality must be in 1..100, got {self.quality}")
 
+    def build_recipe(self) -> Recipe:
+        """The recipe this job runs: ``recipe`` when set, else the main job with this spec's
+        canvas, cut-out, background and output options."""
+        if self.recipe is not None:
+            return load_recipe(self.recipe)
+        return main_image_recipe(
+            canvas=self.canvas,
+            cutout=self.cutout,
+            background=self.background,
+            fmt=self.fmt,
+            quality=self.quality,
+            keep_alpha=self.use_input_alpha,
+        )
+
     @property
     def suffix(self) -> str:
-        fmt = self.fmt.value
+        """The output files' extension (``.jpg`` …)."""
         if self.recipe is not None:
-            from productstudio.recipes import load_recipe
-
-            fmt = load_recipe(self.recipe).output_settings().format.value
-        return {"jpeg": ".jpg", "tiff": ".tif"}.get(fmt, "." + fmt)
+            return load_recipe(self.recipe).output_settings().format.suffix
+        return self.fmt.suffix
 
     def settings_hash(self) -> str:
         """A short stable hash of the settings (and of the recipe file's contents)."""
@@ -109,13 +127,9 @@ class ItemResult:
     backend: str = ""
 
 
-def has_real_alpha(loaded: LoadedImage) -> bool:
-    """The image carries transparency worth keeping (some pixels are not opaque)."""
-    return loaded.has_alpha and bool((loaded.pixels[..., 3] < 250).any())
-
-
 class MainImageWorker:
-    """Photo → cut-out → canvas → background → encoded file (the ``run`` main job)."""
+    """Photo → the job's recipe (by default the main job: cut-out → canvas → background →
+    encoded file) → output file."""
 
     def __init__(self, spec: JobSpec, threads: int | None = None) -> None:
         import cv2
@@ -124,55 +138,26 @@ class MainImageWorker:
             cv2.setNumThreads(threads)
         self.spec = spec
         self.segmenter: Segmenter = load_segmenter(spec.model)
-        self.recipe: Any = None
-        if spec.recipe is not None:
-            from productstudio.recipes import load_recipe
+        self.recipe: Recipe = spec.build_recipe()
 
-            self.recipe = load_recipe(spec.recipe)
-
-    def render(self, loaded: LoadedImage) -> tuple[np.ndarray, float | None, list[str]]:
-        """Pixels of the finished image, the segmentation confidence and notes."""
-        spec = self.spec
-        notes = list(loaded.notes)
-        confidence: float | None = None
-        if spec.use_input_alpha and has_real_alpha(loaded):
-            rgba = to_uint8(loaded.pixels)
-            notes.append("used the input's own transparency as the cut-out")
-        else:
-            seg = self.segmenter.segment(loaded.pixels)
-            confidence = seg.confidence
-            if seg.unsure:
-                notes.append(
-                    f"unsure cut-out ({seg.backend}, confidence {seg.confidence:.2f}): "
-                    + "; ".join(seg.notes)
-                )
-            rgba = cutout(loaded.pixels, seg.mask, spec.cutout)
-        placed = layout(rgba, spec.canvas)
-        if spec.background is None:
-            return placed, confidence, notes
-        return composite(placed, spec.background), confidence, notes
-
-    def _apply_recipe(self, loaded: LoadedImage, task: Task) -> tuple[float | None, list[str]]:
-        from productstudio.imaging.io import write_atomic
-        from productstudio.recipes import StepContext
-
+    def apply(
+        self, loaded: LoadedImage, source: str | None = None, attrs: dict[str, str] | None = None
+    ) -> RecipeResult:
+        """Run the job's recipe on one loaded image (nothing is written)."""
         ctx = StepContext(
-            source=str(task.source), attributes=dict(task.attrs), segmenter_choice=self.spec.model
+            source=source or loaded.source,
+            attributes=dict(attrs or {}),
+            segmenter_choice=self.spec.model,
         )
         ctx.set_segmenter(self.segmenter)
-        result = self.recipe.apply(loaded, ctx)
-        write_atomic(self.recipe.encode(result), task.output)
-        return None, [*loaded.notes, *result.notes]
+        return self.recipe.apply(loaded, ctx)
 
     def __call__(self, task: Task) -> ItemResult:
         t0 = time.perf_counter()
         try:
             loaded = load_image(task.source, max_pixels=self.spec.max_pixels, name=str(task.source))
-            if self.recipe is not None:
-                conf, notes = self._apply_recipe(loaded, task)
-            else:
-                pixels, conf, notes = self.render(loaded)
-                save_image(pixels, task.output, fmt=self.spec.fmt, quality=self.spec.quality)
+            result = self.apply(loaded, str(task.source), dict(task.attrs))
+            write_atomic(self.recipe.encode(result), task.output)
         except ProductStudioError as exc:
             return ItemResult(
                 task.key, task.source, None, Status.FAILED, str(exc), time.perf_counter() - t0
@@ -182,9 +167,9 @@ class MainImageWorker:
             task.source,
             task.output,
             Status.DONE,
-            "; ".join(notes),
+            "; ".join([*loaded.notes, *result.notes]),
             time.perf_counter() - t0,
-            conf,
+            result.context.confidence,
             self.segmenter.name,
         )
 

@@ -12,6 +12,7 @@ from productstudio.cli import main_cmds  # noqa: F401  isort: skip
 from productstudio.cli import generate_cmds  # noqa: F401  isort: skip
 from productstudio.cli import recipe_cmds  # noqa: F401  isort: skip
 from productstudio.cli import edit_cmds  # noqa: F401  isort: skip
+from productstudio.cli import feedback_cmds  # noqa: F401  isort: skip
 
 
 def main() -> None:

@@ -16,7 +16,11 @@ from rich.table import Table
 from productstudio.cli.app import app, err, handle_errors, out, progress_bar
 from productstudio.errors import InvalidParamsError
 from productstudio.imaging import load_image, save_image
-from productstudio.imaging.types import Image, Mask, as_mask
+from productstudio.imaging.types import Image, Mask, alpha_product_mask, as_mask
+from productstudio.models.style.base import LookMethod
+from productstudio.ops.adjust import WhiteBalance
+from productstudio.ops.style import Region
+from productstudio.ops.text import TextSelect
 
 
 def _load(path: Path) -> Image:
@@ -26,23 +30,22 @@ def _load(path: Path) -> Image:
 def load_mask(path: Path, shape: tuple[int, int]) -> Mask:
     """A mask file as float32 (H, W): alpha when it has real transparency, else grey levels."""
     px = load_image(path).pixels
-    if px.shape[2] == 4 and (px[..., 3] < 255).any():
-        m = px[..., 3]
-    else:
-        m = px[..., :3].max(axis=2)
+    own = alpha_product_mask(px)
+    m = own if own is not None else as_mask(px[..., :3].max(axis=2))
     if m.shape != shape:
         raise InvalidParamsError(
             f'mask "{path}" is {m.shape[1]}x{m.shape[0]} but the image is {shape[1]}x{shape[0]}: '
             "export the mask at the image's size"
         )
-    return as_mask(m)
+    return m
 
 
 def _product_mask(image: Image, mask: Path | None, model: str) -> Mask:
     if mask is not None:
         return load_mask(mask, image.shape[:2])
-    if image.shape[2] == 4 and (image[..., 3] < 255).any():
-        return as_mask(image[..., 3])
+    own = alpha_product_mask(image)
+    if own is not None:
+        return own
     from productstudio.models.segmenters import load_segmenter
 
     seg = load_segmenter(model).segment(image)
@@ -103,8 +106,8 @@ def recolour_cmd(
 def adjust_cmd(
     image: Path = typer.Argument(..., help="Photo to adjust."),
     output: Path = typer.Option(..., "--output", "-o"),
-    white_balance: str | None = typer.Option(
-        None, "--white-balance", help="none|auto|background|neutral|gray-world"
+    white_balance: WhiteBalance = typer.Option(
+        WhiteBalance.NONE, "--white-balance", help="How to neutralise a colour cast."
     ),
     exposure: float = typer.Option(0.0, "--exposure", help="Exposure change in stops."),
     contrast: float = typer.Option(0.0, "--contrast", help="-1..1"),
@@ -115,18 +118,12 @@ def adjust_cmd(
     mask: Path | None = typer.Option(None, "--mask", help="Product mask (white = product)."),
 ) -> None:
     """Auto-adjust (default: fixes only what is off) or apply manual adjustments."""
-    from productstudio.ops.adjust import (
-        AdjustParams,
-        WhiteBalance,
-        adjust,
-        auto_adjust,
-        remove_spots,
-    )
+    from productstudio.ops.adjust import AdjustParams, adjust, auto_adjust, remove_spots
 
     img = _load(image)
     m = load_mask(mask, img.shape[:2]) if mask is not None else None
     manual = AdjustParams(
-        white_balance=WhiteBalance(white_balance or "none"),
+        white_balance=white_balance,
         exposure_ev=exposure,
         contrast=contrast,
         saturation=saturation,
@@ -188,11 +185,10 @@ def detect_text_cmd(
     model: str = typer.Option("auto", "--model", "-m", help="Text detector."),
 ) -> None:
     """List text in the photo and whether it looks overlaid (watermark) or printed."""
-    from productstudio.models.text import classify_text, load_text_detector, product_mask_for
+    from productstudio.models.text import find_text, load_text_detector
 
     img = _load(image)
-    boxes = load_text_detector(model).detect(img)
-    verdicts = classify_text(img, boxes, product_mask_for(img) if boxes else None)
+    verdicts = find_text(img, load_text_detector(model))
     if as_json:
         out.print_json(json.dumps([v.to_dict() for v in verdicts]))
         return
@@ -215,23 +211,18 @@ def detect_text_cmd(
 def erase_text_cmd(
     image: Path = typer.Argument(..., help="Photo with overlaid text or a watermark."),
     output: Path = typer.Option(..., "--output", "-o"),
-    select: str = typer.Option("overlay", "--select", help="overlay (default) | all | printed"),
+    select: TextSelect = typer.Option(
+        TextSelect.OVERLAY, "--select", help="Which text to remove (packaging text is printed)."
+    ),
     model: str = typer.Option("auto", "--model", "-m", help="Inpainter."),
     detector: str = typer.Option("auto", "--detector", help="Text detector."),
     dilate: int = typer.Option(2, "--dilate", min=0, max=32),
 ) -> None:
     """Remove overlaid text and watermarks; packaging text is kept unless --select all."""
     from productstudio.models.inpainters import load_inpainter
-    from productstudio.models.text import (
-        EraseTextParams,
-        TextSelect,
-        erase_text,
-        load_text_detector,
-    )
+    from productstudio.models.text import EraseTextParams, erase_text, load_text_detector
 
-    if select not in {t.value for t in TextSelect}:
-        raise InvalidParamsError(f"--select must be overlay, all or printed, got '{select}'")
-    params = EraseTextParams(select=TextSelect(select), dilate=dilate)
+    params = EraseTextParams(select=select, dilate=dilate)
     img = _load(image)
     res = erase_text(img, load_text_detector(detector), load_inpainter(model), params)
     save_image(res.image, output)
@@ -258,6 +249,10 @@ def upscale_cmd(
     with progress_bar(f"upscale x{scale:g} ({up.name})", 1) as on_progress:
         result = up.upscale(img, scale, on_progress=on_progress)
     save_image(result, output)
+    h, w = img.shape[:2]
+    err.print(
+        f"upscaled {w}x{h} → {result.shape[1]}x{result.shape[0]} with {up.name}", highlight=False
+    )
     out.print(str(output))
 
 
@@ -268,22 +263,20 @@ def style_cmd(
     output: Path = typer.Option(..., "--output", "-o"),
     reference: Path | None = typer.Option(None, "--reference", "-r", help="Reference photo."),
     style: int | None = typer.Option(None, "--style", help="Fixed style 0..25 (multistyle26)."),
-    method: str = typer.Option(
-        "lab-stats", "--method", help="With --reference: lab-stats | histogram | neural"
+    method: LookMethod = typer.Option(
+        LookMethod.LAB_STATS, "--method", help="With --reference: how its look is transferred."
     ),
-    region: str = typer.Option("both", "--region", help="product | background | both"),
+    region: Region = typer.Option(Region.BOTH, "--region", help="Where the look is applied."),
     strength: float = typer.Option(1.0, "--strength", min=0.0, max=1.0),
     mask: Path | None = typer.Option(None, "--mask", help="Product mask (white = product)."),
     model: str = typer.Option("auto", "--model", "-m", help="Segmenter for --region."),
 ) -> None:
     """A catalogue look from a reference photo, or one of 26 neural styles."""
-    from productstudio.ops.style import Region, StyleMethod, StyleParams, transfer_style
+    from productstudio.ops.style import StyleParams, transfer_style
 
     if (reference is None) == (style is None):
         raise InvalidParamsError("give exactly one of --reference REF or --style N")
-    reg = Region(region) if region in {r.value for r in Region} else None
-    if reg is None:
-        raise InvalidParamsError(f"--region must be product, background or both, got '{region}'")
+    reg = region
     img = _load(image)
     m = None if reg is Region.BOTH else _product_mask(img, mask, model)
     if style is not None:
@@ -296,18 +289,13 @@ def style_cmd(
     else:
         assert reference is not None
         ref = _load(reference)
-        if method == "neural":
+        op_method = method.op_method
+        if op_method is None:
             from productstudio.models.style import load_style_model
 
             am = load_style_model("arbitrary").with_reference(ref)  # type: ignore[attr-defined]
             result = am.stylize(img, strength=strength, region=reg, mask=m)
         else:
-            try:
-                meth = StyleMethod(method)
-            except ValueError:
-                raise InvalidParamsError(
-                    f"--method must be lab-stats, histogram or neural, got '{method}'"
-                ) from None
-            result = transfer_style(img, ref, StyleParams(meth, reg, strength), m)
+            result = transfer_style(img, ref, StyleParams(op_method, reg, strength), m)
     save_image(result, output)
     out.print(str(output))

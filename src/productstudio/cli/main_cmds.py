@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -11,11 +12,11 @@ from rich.table import Table
 
 from productstudio.cli.app import app, err, fail, handle_errors, out, progress_bar
 from productstudio.errors import InvalidParamsError
-from productstudio.imaging import ImageFormat, encode_image, load_image, save_image
+from productstudio.imaging import ImageFormat, encode_image, encode_mask, load_image, write_atomic
 from productstudio.models.discovery import available, find_weights, resolve
 from productstudio.models.pull import pull, verify
 from productstudio.models.segmenters import SEGMENTERS, load_segmenter
-from productstudio.ops.canvas import Align, CanvasParams
+from productstudio.ops.canvas import Align
 from productstudio.ops.cutout import CutoutParams, Refine, cutout
 
 if TYPE_CHECKING:
@@ -86,7 +87,7 @@ def run(
     # the catalog layer (SQLAlchemy, process pool) is imported here, not at start-up
     from productstudio.catalog.batch import default_workers, open_store, plan_tasks, run_batch
     from productstudio.catalog.store import Status
-    from productstudio.catalog.worker import JobSpec
+    from productstudio.catalog.worker import MAIN_CANVAS, JobSpec
 
     if preset and recipe:
         raise fail("give --preset or --recipe, not both")
@@ -99,7 +100,9 @@ def run(
     bg = None if background.lower() in ("transparent", "none") else background
     spec = JobSpec(
         model=model,
-        canvas=CanvasParams(width=width or size, height=height or size, fill=fill, align=align),
+        canvas=dataclasses.replace(
+            MAIN_CANVAS, width=width or size, height=height or size, fill=fill, align=align
+        ),
         cutout=CutoutParams(refine=refine),
         background=bg,
         fmt=f,
@@ -128,7 +131,7 @@ def run(
     def show(res: ItemResult) -> None:
         if res.status == Status.FAILED:
             err.print(f"[red]✗[/] {res.message}", highlight=False)
-        elif res.status == Status.DONE and "unsure" in res.message:
+        elif res.status == Status.DONE and res.message:
             err.print(f"[yellow]![/] {res.source}: {res.message}", highlight=False)
 
     try:
@@ -172,7 +175,7 @@ def cutout_cmd(
     model: str = typer.Option("auto", "--model", "-m", help=MODEL_HELP),
     refine: Refine = typer.Option(Refine.NONE, help="Edge refinement."),
     mask_only: bool = typer.Option(
-        False, "--mask", help="Write the alpha matte as a grey PNG instead."
+        False, "--mask", help="Write the alpha matte as a single-channel (L) grey image instead."
     ),
     max_pixels: int | None = typer.Option(
         None, min=1, help="Refuse larger inputs (default 50 MP)."
@@ -194,16 +197,12 @@ def cutout_cmd(
             highlight=False,
         )
     rgba = cutout(loaded.pixels, seg.mask, CutoutParams(refine=refine))
-    if mask_only:
-        import numpy as np
-
-        a = rgba[..., 3]
-        rgba = np.dstack([a, a, a])
+    data = encode_mask(rgba[..., 3], fmt) if mask_only else encode_image(rgba, fmt)
     if output == "-":
-        sys.stdout.buffer.write(encode_image(rgba, fmt))
+        sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
     else:
-        save_image(rgba, output, fmt=fmt)
+        write_atomic(data, output)
         err.print(f"wrote {output}", highlight=False)
 
 

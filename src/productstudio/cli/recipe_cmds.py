@@ -10,9 +10,16 @@ import typer
 from rich.table import Table
 
 from productstudio.cli.app import app, err, handle_errors, out
-from productstudio.recipes import StepContext, list_presets, load_recipe, step_names
-from productstudio.recipes.compliance import ComplianceReport, Status, check_file
-from productstudio.recipes.steps import get_step
+from productstudio.recipes import (
+    ComplianceReport,
+    StepContext,
+    check_file,
+    get_step,
+    list_presets,
+    load_recipe,
+    step_names,
+)
+from productstudio.recipes.compliance import Status
 
 _STYLE = {Status.PASS: "green", Status.WARN: "yellow", Status.FAIL: "bold red", Status.SKIP: "dim"}
 
@@ -45,7 +52,9 @@ def check_cmd(
     preset: str = typer.Option(
         "amazon-main", "--preset", "-p", help="Preset name or recipe .yaml whose rules apply."
     ),
-    as_json: bool = typer.Option(False, "--json", help="Print a JSON report on stdout."),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print a JSON list on stdout (one report per image)."
+    ),
     fix: bool = typer.Option(
         False, "--fix", help="Write a corrected image through the preset's recipe (needs -o)."
     ),
@@ -77,6 +86,8 @@ def check_cmd(
             if not as_json:
                 out.print(_table(rep))
                 out.print(f"fixed → {dest}", highlight=False)
+                for note in res.notes:
+                    err.print(f"[yellow]![/] {path}: {note}", highlight=False)
                 out.print(_table(fixed))
             any_fail = any_fail or fixed.failed
         else:
@@ -85,7 +96,7 @@ def check_cmd(
                 out.print(_table(rep))
         reports.append(entry)
     if as_json:
-        out.print_json(json.dumps(reports if len(reports) > 1 else reports[0]))
+        out.print_json(json.dumps(reports))  # always a list, one entry per image
     if any_fail:
         raise typer.Exit(1)
 

@@ -1,4 +1,9 @@
-"""Colour helpers: parsing, sRGB transfer functions, CIELAB and ΔE2000."""
+"""Colour helpers: parsing, sRGB transfer functions, CIELAB and ΔE2000.
+
+The only home of Lab conversions: :func:`rgb_to_lab`/:func:`lab_to_rgb` (scikit-image, float64
+inside: for colour targets and ΔE) and :func:`rgb_to_lab_cv`/:func:`lab_to_rgb_cv` (OpenCV,
+float32: fast, for statistics over whole images).
+"""
 
 from __future__ import annotations
 
@@ -79,3 +84,36 @@ def delta_e2000(lab1: NDArray[np.floating], lab2: NDArray[np.floating]) -> NDArr
     from skimage.color import deltaE_ciede2000
 
     return np.asarray(deltaE_ciede2000(lab1, lab2), dtype=np.float32)
+
+
+def rgb_to_lab_cv(rgb: NDArray[np.uint8] | NDArray[np.float32]) -> NDArray[np.float32]:
+    """sRGB to CIELAB (D65) through OpenCV, (H, W, 3): L in 0..100, a and b centred on 0.
+
+    float32 RGB in [0, 1] converts at full precision; uint8 goes through OpenCV's 8-bit path
+    (L in steps of 100/255, a and b in whole units): fine for statistics, not for ΔE.
+
+    Example:
+        >>> px = np.full((1, 1, 3), 255, np.uint8)
+        >>> [round(float(v), 1) for v in rgb_to_lab_cv(px)[0, 0]]
+        [100.0, 0.0, 0.0]
+    """
+    import cv2
+
+    arr = np.asarray(rgb)
+    if arr.dtype == np.uint8:
+        lab = cv2.cvtColor(np.ascontiguousarray(arr), cv2.COLOR_RGB2Lab).astype(np.float32)
+        lab[..., 0] *= 100.0 / 255.0
+        lab[..., 1:] -= 128.0
+        return lab
+    out: np.ndarray = cv2.cvtColor(arr.astype(np.float32, copy=False), cv2.COLOR_RGB2Lab)
+    return out.astype(np.float32, copy=False)
+
+
+def lab_to_rgb_cv(lab: NDArray[np.float32]) -> NDArray[np.float32]:
+    """CIELAB (D65, float32 (H, W, 3)) to sRGB float32 in [0, 1] through OpenCV."""
+    import cv2
+
+    out: NDArray[np.float32] = np.clip(
+        cv2.cvtColor(np.asarray(lab, np.float32), cv2.COLOR_Lab2RGB), 0.0, 1.0
+    )
+    return out

@@ -15,7 +15,6 @@ import io
 import logging
 import os
 import tempfile
-import warnings
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -33,7 +32,7 @@ from productstudio.errors import (
     OutputError,
     UnsupportedImageError,
 )
-from productstudio.imaging.types import Image, check_image, to_uint8
+from productstudio.imaging.types import Image, as_mask, check_image, to_uint8
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +53,8 @@ def _register_plugins() -> None:
 
 
 class ImageFormat(StrEnum):
-    """Output formats ``save_image`` can write."""
+    """Output formats ``save_image`` can write: the one output-format enum (recipes' ``output``
+    step, ``run --format``, the batch worker and the server all use it)."""
 
     JPEG = "jpeg"
     PNG = "png"
@@ -83,6 +83,16 @@ class ImageFormat(StrEnum):
     @property
     def supports_alpha(self) -> bool:
         return self in (ImageFormat.PNG, ImageFormat.WEBP, ImageFormat.TIFF, ImageFormat.AVIF)
+
+    @property
+    def suffix(self) -> str:
+        """The file extension written for this format (``.jpg``, ``.png``, ``.tif`` …).
+
+        Example:
+            >>> ImageFormat.JPEG.suffix, ImageFormat.TIFF.suffix, ImageFormat.PNG.suffix
+            ('.jpg', '.tif', '.png')
+        """
+        return {"jpeg": ".jpg", "tiff": ".tif"}.get(self.value, "." + self.value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,18 +302,10 @@ def load_image(
         )
     old_limit = PILImage.MAX_IMAGE_PIXELS
     try:
-        PILImage.MAX_IMAGE_PIXELS = limit
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", PILImage.DecompressionBombWarning)
-            im = PILImage.open(io.BytesIO(data))
-    except PILImage.DecompressionBombError as exc:
-        raise ImageTooLargeError(
-            f'Refusing "{label}": {str(exc).rstrip(".")} '
-            f"(over the limit of {limit / 1e6:.1f} MP). "
-            "If the image is genuine, raise the limit with --max-pixels or "
-            "PRODUCTSTUDIO_MAX_PIXELS.",
-            path=label,
-        ) from None
+        # Pillow's own bomb check speaks in pixels; the limit is checked below on the size in
+        # the header, before any pixel is decoded, with one message in megapixels
+        PILImage.MAX_IMAGE_PIXELS = None
+        im = PILImage.open(io.BytesIO(data))
     except UnidentifiedImageError:
         raise CorruptImageError(
             f'Cannot read "{label}": not an image, or a damaged header ({len(data)} bytes, starts '
@@ -321,9 +323,9 @@ def load_image(
     width, height = im.size
     if width * height > limit:
         raise ImageTooLargeError(
-            f'Refusing "{label}": {width}x{height} = {width * height / 1e6:.1f} MP is over the '
-            f"limit of {limit / 1e6:.1f} MP. Downscale it first, or raise the limit with "
-            "--max-pixels / PRODUCTSTUDIO_MAX_PIXELS.",
+            f'Refusing "{label}": {width}x{height} = {megapixels(width * height)} is over the '
+            f"limit of {megapixels(limit)} (a decompression bomb, or a very large photo). "
+            "Downscale it first, or raise the limit with --max-pixels / PRODUCTSTUDIO_MAX_PIXELS.",
             path=label,
         )
     notes: list[str] = []
@@ -487,6 +489,46 @@ def encode_image(
     except (OSError, ValueError) as exc:
         raise OutputError(f"could not encode a {fmt.value} image: {exc}") from None
     return buf_io.getvalue()
+
+
+def megapixels(pixels: int) -> str:
+    """A pixel count in megapixels, the one unit of size limits (``"50 MP"``, ``"0.0024 MP"``).
+
+    Example:
+        >>> megapixels(50_000_000), megapixels(2400), megapixels(12_345_678)
+        ('50 MP', '0.0024 MP', '12.3 MP')
+    """
+    return f"{pixels / 1e6:.3g} MP"
+
+
+def encode_mask(mask: np.ndarray, fmt: ImageFormat | str = ImageFormat.PNG) -> bytes:
+    """Encode a mask as a single-channel 8-bit grey (Pillow mode ``L``) image, lossless.
+
+    Args:
+        mask: (H, W) mask, any dtype :func:`~productstudio.imaging.types.as_mask` takes
+            (uint8 is written as is).
+        fmt: PNG (default), TIFF or BMP; lossy formats would blur the matte.
+
+    Example:
+        >>> m = np.zeros((4, 4), np.uint8); m[1:3, 1:3] = 255
+        >>> PILImage.open(io.BytesIO(encode_mask(m))).mode
+        'L'
+    """
+    fmt = ImageFormat(fmt) if not isinstance(fmt, ImageFormat) else fmt
+    if fmt not in (ImageFormat.PNG, ImageFormat.TIFF, ImageFormat.BMP):
+        raise InvalidParamsError(
+            f"a mask is written losslessly as PNG, TIFF or BMP, not {fmt.value}: use .png"
+        )
+    if isinstance(mask, np.ndarray) and mask.dtype == np.uint8 and mask.ndim == 2:
+        m8 = mask
+    else:
+        m8 = np.clip(np.rint(as_mask(mask) * 255.0), 0, 255).astype(np.uint8)
+    buf = io.BytesIO()
+    try:
+        PILImage.fromarray(np.ascontiguousarray(m8), "L").save(buf, format=fmt.pil_name)
+    except (OSError, ValueError) as exc:
+        raise OutputError(f"could not encode a {fmt.value} mask: {exc}") from None
+    return buf.getvalue()
 
 
 def _umask() -> int:

@@ -103,6 +103,41 @@ def split_alpha(image: np.ndarray) -> tuple[np.ndarray, Mask | None]:
     return image, None
 
 
+#: The one transparency rule: an image's alpha is a product mask (a cut-out) when at least one
+#: pixel's 8-bit alpha is below this value. Alpha 250..254 everywhere is export noise of an
+#: opaque photo (editors that round premultiplied values), not a cut-out.
+OPAQUE_ALPHA_MIN = 250
+
+
+def has_transparency(image: np.ndarray) -> bool:
+    """The image has an alpha channel with at least one pixel below :data:`OPAQUE_ALPHA_MIN`.
+
+    Example:
+        >>> px = np.full((2, 2, 4), 255, np.uint8)
+        >>> has_transparency(px), has_transparency(px[..., :3])
+        (False, False)
+        >>> px[0, 0, 3] = 0
+        >>> has_transparency(px)
+        True
+    """
+    check_image(image)
+    if image.shape[2] != 4:
+        return False
+    return bool((to_uint8(image[..., 3]) < OPAQUE_ALPHA_MIN).any())
+
+
+def alpha_product_mask(image: np.ndarray) -> Mask | None:
+    """The product mask an image carries itself: its alpha as a float32 (H, W) mask when it
+    :func:`has_transparency`, else ``None`` (the caller then asks a segmenter).
+
+    This is the one product-mask rule of ProductStudio (CLI edit commands, recipe steps, text
+    removal, the batch worker and the compliance checker all use it).
+    """
+    if not has_transparency(image):
+        return None
+    return as_mask(image[..., 3])
+
+
 def with_alpha(rgb: np.ndarray, alpha: np.ndarray) -> RGBAImage:
     """Stack an RGB uint8 image and a mask (any dtype :func:`as_mask` takes) into RGBA uint8."""
     check_image(rgb, name="rgb", channels=(3,))

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from productstudio.errors import InvalidParamsError, MissingDependencyError
+from productstudio.errors import Extra, InvalidParamsError, MissingDependencyError, install_hint
 from productstudio.imaging.types import as_mask
 
 __all__ = [
@@ -320,7 +320,7 @@ def ms_ssim(a: np.ndarray, b: np.ndarray, data_range: float | None = None) -> fl
     except ImportError as exc:
         raise MissingDependencyError(
             f"ms_ssim needs torch and torchmetrics ({exc}). Install them with: "
-            'pip install -c constraints.txt "productstudio[learn]"'
+            + install_hint(Extra.LEARN)
         ) from None
 
     def to_tensor(x: np.ndarray) -> torch.Tensor:

@@ -1,11 +1,16 @@
-"""Shared onnxruntime sessions: one per (model file, thread count) per process."""
+"""The one onnxruntime helper: shared sessions (one per model file and thread count per
+process) and :func:`run` (onnxruntime's untyped errors become a :class:`BackendError` that
+names the model file)."""
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from productstudio.errors import BackendError, WeightsNotFoundError, require
 
@@ -24,8 +29,9 @@ def get_session(path: str | Path, threads: int | None = None) -> Any:
 
     Raises:
         WeightsNotFoundError: no such file. BackendError: onnxruntime cannot load it.
+        MissingDependencyError: onnxruntime is not installed.
     """
-    require("onnxruntime", "onnx")
+    require("onnxruntime")  # a core dependency: the hint reinstalls productstudio
     import onnxruntime as ort
 
     from productstudio.settings import get_settings
@@ -52,6 +58,31 @@ def get_session(path: str | Path, threads: int | None = None) -> Any:
             _SESSIONS[key] = sess
             log.debug("loaded ONNX session %s with %d threads", p, n)
     return sess
+
+
+def run(
+    session: Any,
+    feed: Mapping[str, np.ndarray],
+    *,
+    model: str | Path,
+    outputs: Sequence[str] | None = None,
+) -> list[np.ndarray]:
+    """``session.run(outputs, feed)``, with onnxruntime's errors as :class:`BackendError`.
+
+    Args:
+        session: an ``InferenceSession`` (:func:`get_session`).
+        feed: input name → array.
+        model: what the message names (the model file, or a backend name).
+        outputs: output names (``None``: all of them).
+
+    Raises:
+        BackendError: ``'<kind> "<model>" failed: <onnxruntime's message>'``.
+    """
+    try:
+        result = session.run(None if outputs is None else list(outputs), dict(feed))
+    except Exception as exc:  # onnxruntime raises its own untyped errors
+        raise BackendError(f'model "{model}" failed in onnxruntime: {exc}') from exc
+    return list(result)
 
 
 def clear_sessions() -> None:

@@ -20,8 +20,17 @@ from productstudio.ops.cutout import (
     Refine,
     clean_mask,
     cutout,
+    cutout_report,
     estimate_foreground,
     refine_alpha,
+)
+from productstudio.ops.opacity import (
+    HandDecision,
+    Opacity,
+    SolidParams,
+    SolidReport,
+    soft_interior_share,
+    solid_alpha,
 )
 from productstudio.ops.shadow import (
     CastShadowParams,
@@ -47,11 +56,15 @@ __all__ = [
     "CutoutParams",
     "DropShadowParams",
     "Fit",
+    "HandDecision",
     "LayoutPlan",
     "MarginUnit",
     "MinSize",
+    "Opacity",
     "Refine",
     "ReflectionParams",
+    "SolidParams",
+    "SolidReport",
     "alpha_bbox",
     "apply_background",
     "apply_shadow",
@@ -60,6 +73,7 @@ __all__ = [
     "composite",
     "contact_shadow",
     "cutout",
+    "cutout_report",
     "drop_shadow",
     "estimate_foreground",
     "layout",
@@ -71,4 +85,6 @@ __all__ = [
     "refine_alpha",
     "reflection",
     "resize_rgba",
+    "soft_interior_share",
+    "solid_alpha",
 ]

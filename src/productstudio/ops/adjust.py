@@ -26,7 +26,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from productstudio.errors import InvalidParamsError
-from productstudio.imaging.color import linear_to_srgb, srgb_to_linear
+from productstudio.imaging.color import (
+    lab_to_rgb_cv,
+    linear_to_srgb,
+    rgb_to_lab_cv,
+    srgb_to_linear,
+)
 from productstudio.imaging.types import Image, as_mask, check_image, from_float, to_float
 from productstudio.ops.inpaint import InpaintParams, inpaint
 
@@ -70,7 +75,7 @@ class AdjustParams:
     def __post_init__(self) -> None:
         checks = [
             (-4.0 <= self.exposure_ev <= 4.0, "exposure_ev must be in [-4, 4]"),
-            (0.0 <= self.black < self.white <= 1.0, "levels need 0 <= black < white <= 1"),
+            (0.0 <= self.black < self.white <= 1.0, "black: levels need 0 <= black < white <= 1"),
             (0.1 <= self.gamma <= 10.0, "gamma must be in [0.1, 10]"),
             (-1.0 <= self.contrast <= 1.0, "contrast must be in [-1, 1]"),
             (0.0 <= self.saturation <= 3.0, "saturation must be in [0, 3]"),
@@ -80,22 +85,12 @@ class AdjustParams:
         ]
         for ok, msg in checks:
             if not ok:
-                raise InvalidParamsError(f"AdjustParams: {msg}")
+                raise InvalidParamsError(f"AdjustParams.{msg}")
         WhiteBalance(self.white_balance)
 
     @property
     def is_neutral(self) -> bool:
         return self == AdjustParams()
-
-
-def _lab(rgb: NDArray[np.float32]) -> NDArray[np.float32]:
-    out: np.ndarray = cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab)
-    return out.astype(np.float32, copy=False)
-
-
-def _rgb(lab: NDArray[np.float32]) -> NDArray[np.float32]:
-    out: NDArray[np.float32] = np.clip(cv2.cvtColor(lab, cv2.COLOR_Lab2RGB), 0.0, 1.0)
-    return out
 
 
 def _border(shape: tuple[int, int], frac: float = 0.04) -> NDArray[np.bool_]:
@@ -148,7 +143,7 @@ def estimate_gains(
     check_image(image)
     rgb = to_float(image[..., :3])
     lin = srgb_to_linear(rgb)
-    lab = _lab(rgb)
+    lab = rgb_to_lab_cv(rgb)
     chroma = np.hypot(lab[..., 1], lab[..., 2])
     L = lab[..., 0]
     usable = (L > 15) & (L < 99.5)
@@ -209,7 +204,7 @@ def adjust(image: Image, params: AdjustParams, mask: np.ndarray | None = None) -
         x = np.clip((rgb - params.black) / (params.white - params.black), 0.0, 1.0)
         rgb = np.power(x, 1.0 / params.gamma).astype(np.float32)
     if params.contrast or params.saturation != 1.0 or params.sharpen:
-        lab = _lab(np.ascontiguousarray(rgb, np.float32))
+        lab = rgb_to_lab_cv(np.ascontiguousarray(rgb, np.float32))
         if params.contrast:
             t = lab[..., 0] / 100.0
             k = params.contrast
@@ -221,7 +216,7 @@ def adjust(image: Image, params: AdjustParams, mask: np.ndarray | None = None) -
             L = lab[..., 0]
             blur = cv2.GaussianBlur(L, (0, 0), params.sharpen_radius)
             lab[..., 0] = np.clip(L + params.sharpen * (L - blur), 0.0, 100.0)
-        rgb = _rgb(lab)
+        rgb = lab_to_rgb_cv(lab)
     out: np.ndarray = from_float(rgb, dtype)
     if image.shape[2] == 4:
         out = np.dstack([out, image[..., 3]])
@@ -279,7 +274,7 @@ def _grey_background_level(image: Image, mask: np.ndarray | None) -> float | Non
     """The level of a plain, bright, near-neutral background (a studio sweep), else None."""
     rgb = to_float(image[..., :3])
     bg = (as_mask(mask, shape=rgb.shape[:2]) < 0.5) if mask is not None else _border(rgb.shape[:2])
-    lab = _lab(rgb)
+    lab = rgb_to_lab_cv(rgb)
     plain = _plain_background(lab, bg, image)
     if plain is None or float(np.hypot(*np.median(lab[plain][:, 1:], axis=0))) > 8.0:
         return None
@@ -354,7 +349,9 @@ class SpotParams:
         if not 1 <= self.max_size <= 101:
             raise InvalidParamsError("SpotParams.max_size must be in 1..101")
         if self.sensitivity <= 0 or self.min_contrast < 0:
-            raise InvalidParamsError("SpotParams.sensitivity must be > 0 and min_contrast >= 0")
+            raise InvalidParamsError(
+                "SpotParams.sensitivity must be > 0 and SpotParams.min_contrast >= 0"
+            )
 
 
 def find_spots(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 
 from productstudio.errors import InvalidParamsError
 from productstudio.imaging.color import linear_to_srgb, parse_color, srgb_to_linear
@@ -23,21 +24,32 @@ class CompositeParams:
     linear: bool = False
 
 
-def _background_array(background: Color | str | np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+def background_array(
+    background: Color | str | np.ndarray, shape: tuple[int, int]
+) -> NDArray[np.uint8]:
+    """A background at ``shape`` (H, W) as uint8: (H, W, 3), or (H, W, 4) when it carries
+    alpha (an RGBA colour such as ``"#ffffff80"`` or an RGBA array). The one helper that turns
+    a background argument into pixels (used by :func:`composite` and the shadow ops).
+
+    Raises:
+        InvalidParamsError: an array of another size, or not a colour.
+
+    Example:
+        >>> background_array("#ff000080", (2, 3)).shape
+        (2, 3, 4)
+    """
     h, w = shape
     if isinstance(background, np.ndarray):
         check_image(background, name="background")
         if background.shape[:2] != (h, w):
             raise InvalidParamsError(
                 f"background is {background.shape[1]}x{background.shape[0]} but the product "
-                f"image is {w}x{h}: resize it first (ops.backgrounds)"
+                f"image is {w}x{h}: resize or make the background at the product's canvas size "
+                "(ops.backgrounds)"
             )
-        bg = to_uint8(background)
-        if bg.shape[2] == 4:
-            bg = bg[..., :3]
-        return bg
+        return to_uint8(background)
     col = parse_color(background)
-    return np.broadcast_to(np.asarray(col[:3], np.uint8), (h, w, 3))
+    return np.broadcast_to(np.asarray(col, np.uint8), (h, w, len(col)))
 
 
 def composite(
@@ -65,7 +77,7 @@ def composite(
     check_image(image, channels=(4,))
     p = params or CompositeParams()
     img = to_uint8(image)
-    bg = _background_array(background, img.shape[:2])
+    bg = background_array(background, img.shape[:2])[..., :3]
     a8 = img[..., 3]
     if not p.linear:
         # integer blend: exact at a = 255 (fg) and a = 0 (bg), round-half-up elsewhere

@@ -10,6 +10,7 @@ import numpy as np
 
 from productstudio.errors import InvalidParamsError, require
 from productstudio.imaging.types import Image, Mask, RGBAImage, as_mask, check_image, to_uint8
+from productstudio.ops.opacity import Opacity, SolidParams, SolidReport, solid_alpha
 
 
 class Refine(StrEnum):
@@ -25,6 +26,11 @@ class CutoutParams:
     """How a probability map becomes alpha.
 
     Attributes:
+        opacity: ``solid`` (default) decides every region: the product is opaque, alpha is
+            0 or 1 except a thin band at the outline, a hand holding it is removed (or, when
+            it cannot be told apart, kept) as a whole — see :mod:`productstudio.ops.opacity`.
+            ``soft`` keeps the segmenter's soft alpha (glass, mesh, hair, veils).
+        remove_hands: with ``solid``, remove a hand or arm holding the product.
         refine: edge refinement method. The default keeps the segmenter's own soft edge: on
             the DIS5K product photos the guided filter lowered boundary-F (0.907 → 0.903 with
             IS-Net), so it is opt-in for soft materials (hair, fur, fabric).
@@ -38,6 +44,8 @@ class CutoutParams:
             product's soft edge (no halos on a new background).
     """
 
+    opacity: Opacity = Opacity.SOLID
+    remove_hands: bool = True
     refine: Refine = Refine.NONE
     threshold: float = 0.5
     band: int | None = None
@@ -119,17 +127,35 @@ def refine_alpha(image: Image, mask: Mask, params: CutoutParams | None = None) -
         With guided or closed-form refinement, pixels farther than ``band`` px from the
         thresholded outline are exactly 0 or 1.
     """
+    return refine_alpha_report(image, mask, params)[0]
+
+
+def refine_alpha_report(
+    image: Image, mask: Mask, params: CutoutParams | None = None
+) -> tuple[Mask, SolidReport | None]:
+    """:func:`refine_alpha` plus what the solid-product decision did (None with ``soft``)."""
     p = params or CutoutParams()
     check_image(image)
-    prob = clean_mask(as_mask(mask, shape=image.shape[:2]), p)
+    report: SolidReport | None = None
+    if p.opacity is Opacity.SOLID:
+        solid, report = solid_alpha(
+            image,
+            as_mask(mask, shape=image.shape[:2]),
+            SolidParams(threshold=p.threshold, remove_hands=p.remove_hands, edge_px=p.band),
+        )
+        if p.refine is Refine.NONE:
+            return solid, report
+        prob = solid
+    else:
+        prob = clean_mask(as_mask(mask, shape=image.shape[:2]), p)
     binary = (prob > p.threshold).astype(np.uint8)
     if p.refine is Refine.NONE:
-        return _snap(prob)
+        return _snap(prob), report
     if not binary.any() or binary.all():
-        return binary.astype(np.float32)
+        return binary.astype(np.float32), report
     r = band_width(binary.shape, p)
     if r == 0:
-        return binary.astype(np.float32)
+        return binary.astype(np.float32), report
     inner = cv2.erode(binary, _disk(r))
     outer = cv2.dilate(binary, _disk(r))
     band = (outer > 0) & (inner == 0)
@@ -148,7 +174,7 @@ def refine_alpha(image: Image, mask: Mask, params: CutoutParams | None = None) -
     else:
         refined = _closed_form(rgb, inner, outer, band)
         alpha[band] = refined[band]
-    return _snap(alpha)
+    return _snap(alpha), report
 
 
 SNAP = 0.02
@@ -265,9 +291,16 @@ def cutout(image: Image, mask: Mask, params: CutoutParams | None = None) -> RGBA
         >>> bool((out[..., :3][out[..., 3] == 255] == 200).all())
         True
     """
+    return cutout_report(image, mask, params)[0]
+
+
+def cutout_report(
+    image: Image, mask: Mask, params: CutoutParams | None = None
+) -> tuple[RGBAImage, SolidReport | None]:
+    """:func:`cutout` plus what the solid-product decision did (None with ``soft``)."""
     p = params or CutoutParams()
     check_image(image)
-    alpha = refine_alpha(image, mask, p)
+    alpha, report = refine_alpha_report(image, mask, p)
     rgb8 = to_uint8(image)[..., :3]
     out = np.empty((*alpha.shape, 4), np.uint8)
     out[..., :3] = rgb8
@@ -279,4 +312,4 @@ def cutout(image: Image, mask: Mask, params: CutoutParams | None = None) -> RGBA
             fg = _foreground_at(rgb_f, alpha, ys, xs)
             out[ys, xs, :3] = (fg * 255.0 + 0.5).astype(np.uint8)
         out[..., :3][out[..., 3] == 0] = 0
-    return out
+    return out, report

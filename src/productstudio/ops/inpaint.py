@@ -149,16 +149,35 @@ def paste_hole(original: np.ndarray, patch: np.ndarray, hole: np.ndarray, box: B
     return out
 
 
-def _cv_inpaint(
-    rgb: np.ndarray, hole: np.ndarray, method: InpaintMethod, radius: int
+def cv_inpaint(
+    rgb: np.ndarray,
+    hole: np.ndarray,
+    method: InpaintMethod = InpaintMethod.TELEA,
+    radius: int = 3,
 ) -> np.ndarray:
+    """OpenCV's Telea / Navier-Stokes fill: the one call to ``cv2.inpaint`` in ProductStudio.
+
+    Args:
+        rgb: (H, W, 3) uint8 (filled in one call), uint16 (channel by channel: OpenCV
+            inpaints 16-bit one channel at a time) or float32 in [0, 1] (filled as 16-bit
+            channels, exact for 8- and 16-bit sources: OpenCV's float path assumes 0..255).
+        hole: (H, W) bool (or 0/1) — the pixels to fill.
+        method: Telea (fast marching) or Navier-Stokes.
+        radius: neighbourhood radius in px.
+
+    Returns:
+        The filled image, same shape and dtype as ``rgb``.
+    """
     flag = cv2.INPAINT_TELEA if method is InpaintMethod.TELEA else cv2.INPAINT_NS
-    m8 = hole.astype(np.uint8) * 255
+    m8 = np.asarray(hole).astype(bool).astype(np.uint8) * 255
     if rgb.dtype == np.uint8:
         return cv2.inpaint(np.ascontiguousarray(rgb), m8, radius, flag)
-    # 16-bit: OpenCV inpaints 16-bit only one channel at a time
-    chans = [cv2.inpaint(np.ascontiguousarray(rgb[..., i]), m8, radius, flag) for i in range(3)]
-    return np.dstack(chans)
+    if rgb.dtype == np.uint16:
+        chans = [cv2.inpaint(np.ascontiguousarray(rgb[..., i]), m8, radius, flag) for i in range(3)]
+        return np.dstack(chans)
+    u16 = np.clip(np.rint(rgb * 65535.0), 0, 65535).astype(np.uint16)
+    filled = cv_inpaint(u16, hole, method, radius)
+    return filled.astype(np.float32) / np.float32(65535.0)
 
 
 def inpaint(image: Image, mask: np.ndarray, params: InpaintParams | None = None) -> Image:
@@ -179,7 +198,7 @@ def inpaint(image: Image, mask: np.ndarray, params: InpaintParams | None = None)
     check_image(image)
     hole = hole_mask(mask, image.shape[:2], dilate=p.dilate)
     crop, sub_hole, box = crop_around(image[..., :3], hole, p.margin + p.radius)
-    filled = _cv_inpaint(crop, sub_hole, p.method, p.radius)
+    filled = cv_inpaint(crop, sub_hole, p.method, p.radius)
     return paste_hole(image, filled, hole, box)
 
 
@@ -189,6 +208,7 @@ __all__ = [
     "InpaintParams",
     "box_to_mask",
     "crop_around",
+    "cv_inpaint",
     "hole_mask",
     "inpaint",
     "mask_bbox",

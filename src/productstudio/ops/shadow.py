@@ -31,7 +31,7 @@ import numpy as np
 from productstudio.errors import InvalidParamsError
 from productstudio.imaging.color import linear_to_srgb, parse_color, srgb_to_linear
 from productstudio.imaging.types import Color, Mask, RGBAImage, RGBImage, check_image, to_uint8
-from productstudio.ops.composite import composite, over
+from productstudio.ops.composite import background_array, composite, over
 
 BackgroundLike = Color | str | np.ndarray
 
@@ -316,32 +316,17 @@ def cast_shadow_map(image: RGBAImage, params: CastShadowParams | None = None) ->
 # -- compositing ---------------------------------------------------------------------------
 def _background(background: BackgroundLike, shape: tuple[int, int]) -> np.ndarray | None:
     """Opaque RGB background array, or None for a fully transparent one."""
-    h, w = shape
-    if isinstance(background, np.ndarray):
-        check_image(background, name="background")
-        if background.shape[:2] != (h, w):
+    bg = background_array(background, shape)
+    if bg.shape[2] == 4:
+        if (bg[..., 3] == 0).all():
+            return None
+        if not (bg[..., 3] == 255).all():
             raise InvalidParamsError(
-                f"background is {background.shape[1]}x{background.shape[0]} but the product "
-                f"is {w}x{h}: make the background at the product's canvas size"
+                "shadows need an opaque or fully transparent background; flatten it first "
+                "(a colour without alpha, or ops.composite.over)"
             )
-        bg = to_uint8(background)
-        if bg.shape[2] == 4:
-            if (bg[..., 3] == 0).all():
-                return None
-            if not (bg[..., 3] == 255).all():
-                raise InvalidParamsError(
-                    "shadows need an opaque or fully transparent background; flatten it first"
-                )
-            bg = bg[..., :3]
-        return np.ascontiguousarray(bg)
-    col = parse_color(background)
-    if len(col) == 4 and col[3] == 0:
-        return None
-    if len(col) == 4 and col[3] != 255:
-        raise InvalidParamsError(
-            "shadows need an opaque or fully transparent background colour, got " + str(col)
-        )
-    return np.broadcast_to(np.asarray(col[:3], np.uint8), (h, w, 3)).copy()
+        bg = bg[..., :3]
+    return np.ascontiguousarray(bg) if isinstance(background, np.ndarray) else bg.copy()
 
 
 def darken(background: RGBImage, strength: Mask, color: str | Color = "#000000") -> RGBImage:

@@ -37,7 +37,16 @@ import numpy as np
 from numpy.typing import NDArray
 
 from productstudio.errors import InvalidParamsError
-from productstudio.imaging.types import Image, Mask, as_mask, check_image, to_uint8
+from productstudio.imaging.color import rgb_to_lab_cv
+from productstudio.imaging.types import (
+    Image,
+    Mask,
+    alpha_product_mask,
+    as_mask,
+    check_image,
+    to_uint8,
+)
+from productstudio.ops.inpaint import cv_inpaint
 
 
 class TextKind(StrEnum):
@@ -256,7 +265,7 @@ def fit_blend(rgb: np.ndarray, stroke: np.ndarray) -> BlendFit | None:
     if stroke.sum() < 12:
         return None
     hole = cv2.dilate(stroke.astype(np.uint8), np.ones((5, 5), np.uint8))
-    bg = cv2.inpaint(np.ascontiguousarray(rgb), hole * 255, 3, cv2.INPAINT_TELEA)
+    bg = cv_inpaint(rgb, hole)
     x = rgb[stroke].astype(np.float64)
     b = bg[stroke].astype(np.float64)
     xc, bc = x - x.mean(axis=0), b - b.mean(axis=0)
@@ -308,7 +317,7 @@ def unblend(image: Image, box: TextBox) -> tuple[Image, NDArray[np.bool_]] | Non
     sub = rgb[y0:y1, x0:x1].astype(np.float32)
     lm, cm = loose[y0:y1, x0:x1], core[y0:y1, x0:x1]
     hole = cv2.dilate(lm.astype(np.uint8), np.ones((3, 3), np.uint8))
-    bg = cv2.inpaint(rgb[y0:y1, x0:x1].copy(), hole * 255, 3, cv2.INPAINT_TELEA).astype(np.float32)
+    bg = cv_inpaint(rgb[y0:y1, x0:x1], hole).astype(np.float32)
     d = c - bg
     alpha_px = ((sub - bg) * d).sum(axis=2) / np.maximum((d * d).sum(axis=2), 1.0)
     alpha_px = np.clip(alpha_px, 0.0, a)
@@ -388,11 +397,9 @@ def classify_text(
     pm: np.ndarray | None = None
     if product_mask is not None:
         pm = as_mask(product_mask, shape=(H, W), name="product_mask") >= 0.5
-    elif image.shape[2] == 4 and (image[..., 3] < 250).any():
-        pm = as_mask(image[..., 3]) >= 0.5
-    lab_full = cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab).astype(np.float32)
-    lab_full[..., 0] *= 100.0 / 255.0
-    lab_full[..., 1:] -= 128.0
+    elif (own := alpha_product_mask(image)) is not None:
+        pm = own >= 0.5
+    lab_full = rgb_to_lab_cv(rgb)
     reps = _repeats(boxes)
     banner_span = _line_spans(boxes)
     band_x, band_y = p.edge_band * W, p.edge_band * H

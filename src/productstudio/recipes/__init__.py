@@ -1,6 +1,6 @@
 """Layer 4: YAML recipes (pipelines of registered steps), marketplace presets, compliance.
 
-Public API (what ``productstudio run --recipe/--preset`` and ``check`` use)::
+Public API (what ``productstudio run``, ``check``, the batch worker and the server use)::
 
     from productstudio.recipes import StepContext, load_recipe
 
@@ -10,11 +10,25 @@ Public API (what ``productstudio run --recipe/--preset`` and ``check`` use)::
     data = recipe.encode(result)                 # bytes (format, quality, max_bytes)
     result.save(out_dir / (stem + result.suffix))
 
-Steps are registered with :func:`productstudio.recipes.steps.register_step` (see that
-module's docstring).
+    report = check_file("out/shoe.jpg", recipe.rules)   # the marketplace's rules
+
+The main job is the ``amazon-main`` preset; :func:`main_image_recipe` is that preset with the
+``run`` options (size, fill, background, format …) applied.
+
+Layout: ``recipe.py`` (the file format, :class:`Recipe`), ``steps/`` (one package, one way to
+declare a step: :func:`register_step`), ``presets/`` (YAML), ``compliance/`` (rules,
+measuring, checks, report).
 """
 
+from productstudio.recipes.compliance import (
+    ComplianceReport,
+    RuleResult,
+    Rules,
+    check_file,
+    check_loaded,
+)
 from productstudio.recipes.recipe import (
+    MAIN_PRESET,
     SCHEMA_VERSION,
     Recipe,
     RecipeResult,
@@ -22,8 +36,8 @@ from productstudio.recipes.recipe import (
     encode_with,
     list_presets,
     load_recipe,
+    main_image_recipe,
 )
-from productstudio.recipes.rules import Rules
 from productstudio.recipes.steps import (
     EncodeSettings,
     OutputFormat,
@@ -35,19 +49,25 @@ from productstudio.recipes.steps import (
 )
 
 __all__ = [
+    "MAIN_PRESET",
     "SCHEMA_VERSION",
+    "ComplianceReport",
     "EncodeSettings",
     "OutputFormat",
     "Recipe",
     "RecipeResult",
     "RecipeStep",
+    "RuleResult",
     "Rules",
     "StepContext",
     "StepParams",
+    "check_file",
+    "check_loaded",
     "encode_with",
     "get_step",
     "list_presets",
     "load_recipe",
+    "main_image_recipe",
     "register_step",
     "step_names",
 ]

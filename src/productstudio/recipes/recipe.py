@@ -28,8 +28,9 @@ Python API::
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.resources
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -47,17 +48,22 @@ from productstudio.imaging.io import (
     write_atomic,
 )
 from productstudio.imaging.types import check_image, to_uint8
-from productstudio.recipes.rules import Rules
+from productstudio.ops.canvas import CanvasParams
+from productstudio.ops.cutout import CutoutParams
+from productstudio.recipes.compliance.rules import Rules
 from productstudio.recipes.steps import (
     EncodeSettings,
     StepContext,
     StepParams,
     StepSpec,
     get_step,
-    load_step_modules,
+    step_names,
 )
 
 SCHEMA_VERSION = 1
+
+#: The main job: ``productstudio run`` without ``--preset``/``--recipe`` runs this preset.
+MAIN_PRESET = "amazon-main"
 
 
 class RecipeFile(BaseModel):
@@ -110,9 +116,7 @@ class RecipeResult:
     @property
     def suffix(self) -> str:
         """File extension for the encode format (``.jpg`` …)."""
-        return {"jpeg": ".jpg", "tiff": ".tif"}.get(
-            self.encode.format.value, "." + self.encode.format.value
-        )
+        return self.encode.format.suffix
 
 
 def encode_with(
@@ -123,7 +127,7 @@ def encode_with(
     with a note appended to ``notes``."""
     from productstudio.imaging.color import parse_color
 
-    fmt = ImageFormat(settings.format.value)
+    fmt = settings.format
     bg = parse_color(settings.background)[:3]
     q = settings.quality
     data = encode_image(pixels, fmt, quality=q, background=bg)
@@ -187,6 +191,36 @@ class Recipe:
                 "to a recipe .yaml file"
             )
         return _parse(res.read_text(encoding="utf-8"), f"preset:{key}", key)
+
+    def with_params(
+        self, overrides: Mapping[str, Mapping[str, Any]], *, name: str | None = None
+    ) -> Recipe:
+        """A copy whose steps named in ``overrides`` get those params (merged over theirs and
+        validated like YAML), e.g. ``recipe.with_params({"canvas": {"fill": 0.9}})``.
+
+        Raises:
+            RecipeError: the recipe has no such step, or a value is invalid (names the key).
+        """
+        names = {s.name for s in self.steps}
+        missing = sorted(set(overrides) - names)
+        if missing:
+            raise RecipeError(
+                f"recipe '{self.name}' has no step {', '.join(map(repr, missing))} to override; "
+                f"its steps are {', '.join(s.name for s in self.steps)}",
+                file=self.file,
+            )
+        steps: list[RecipeStep] = []
+        for st in self.steps:
+            if st.name not in overrides:
+                steps.append(st)
+                continue
+            raw = {**st.params.model_dump(), **dict(overrides[st.name])}
+            try:
+                params = st.spec.parse(raw)
+            except ValidationError as exc:
+                raise _validation_error(exc, self.file or "<overrides>", None, [st.name]) from None
+            steps.append(dataclasses.replace(st, params=params))
+        return dataclasses.replace(self, steps=tuple(steps), name=name or self.name)
 
     # -- running --------------------------------------------------------------------------
     def apply(
@@ -320,7 +354,6 @@ def _validation_error(
 
 
 def _parse(text: str, file: str, name: str | None) -> Recipe:
-    load_step_modules()
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
@@ -363,7 +396,7 @@ def _parse(text: str, file: str, name: str | None) -> Recipe:
             spec = get_step(sname)
         except UnknownBackendError:
             raise RecipeError(
-                f"unknown step '{sname}'. Steps: {', '.join(_names())}",
+                f"unknown step '{sname}'. Steps: {', '.join(step_names())}",
                 file=file,
                 line=line,
                 key=f"steps[{i}]",
@@ -390,16 +423,45 @@ def _parse(text: str, file: str, name: str | None) -> Recipe:
     )
 
 
-def _names() -> list[str]:
-    from productstudio.recipes.steps import step_names
-
-    return step_names()
-
-
 def list_presets() -> list[str]:
     """Names of the presets shipped in ``productstudio/recipes/presets``."""
     folder = importlib.resources.files("productstudio.recipes").joinpath("presets")
     return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def main_image_recipe(
+    *,
+    canvas: CanvasParams | None = None,
+    cutout: CutoutParams | None = None,
+    background: str | None = "#ffffff",
+    fmt: ImageFormat = ImageFormat.JPEG,
+    quality: int = 92,
+    keep_alpha: bool = True,
+) -> Recipe:
+    """The main job as a recipe: the :data:`MAIN_PRESET` preset with ``run``'s options.
+
+    Args:
+        canvas: canvas geometry (``None``: the preset's).
+        cutout: alpha refinement (``None``: the preset's).
+        background: canvas colour, or ``None`` to keep transparency.
+        fmt, quality: output format and quality.
+        keep_alpha: an input that already has transparency is used as its own cut-out.
+
+    Example:
+        >>> r = main_image_recipe(canvas=CanvasParams(width=800, height=800), fmt=ImageFormat.PNG)
+        >>> [s.name for s in r.steps], r.output_settings().format.value
+        (['cutout', 'canvas', 'background', 'output'], 'png')
+    """
+    over: dict[str, dict[str, Any]] = {"cutout": {"keep_alpha": keep_alpha}}
+    if cutout is not None:
+        over["cutout"].update(dataclasses.asdict(cutout))
+    if canvas is not None:
+        over["canvas"] = dataclasses.asdict(canvas)
+    over["background"] = {"kind": "solid", "color": background}
+    if background is None:
+        over["background"] = {"kind": "transparent"}
+    over["output"] = {"format": fmt, "quality": quality}
+    return Recipe.preset(MAIN_PRESET).with_params(over)
 
 
 def load_recipe(name_or_path: str | Path) -> Recipe:
@@ -416,6 +478,7 @@ def load_recipe(name_or_path: str | Path) -> Recipe:
 
 
 __all__ = [
+    "MAIN_PRESET",
     "SCHEMA_VERSION",
     "Recipe",
     "RecipeFile",
@@ -424,4 +487,5 @@ __all__ = [
     "encode_with",
     "list_presets",
     "load_recipe",
+    "main_image_recipe",
 ]

@@ -25,6 +25,7 @@ from numpy.typing import NDArray
 
 from productstudio.errors import InvalidParamsError
 from productstudio.models.inpainters.base import Inpainter, SizeRule
+from productstudio.ops.inpaint import InpaintMethod, cv_inpaint
 
 _NEIGHBOURS = ((0, 1), (0, -1), (1, 0), (-1, 0))
 
@@ -59,12 +60,8 @@ class ExemplarConfig:
 
 
 def _telea(img: NDArray[np.float32], hole: NDArray[np.bool_]) -> NDArray[np.float32]:
-    m8 = hole.astype(np.uint8) * 255
-    u16 = np.clip(np.rint(img * 65535.0), 0, 65535).astype(np.uint16)
-    chans = [
-        cv2.inpaint(np.ascontiguousarray(u16[..., c]), m8, 3, cv2.INPAINT_TELEA) for c in range(3)
-    ]
-    return np.dstack(chans).astype(np.float32) / np.float32(65535.0)
+    out: NDArray[np.float32] = cv_inpaint(img, hole, InpaintMethod.TELEA, 3)
+    return out
 
 
 class _Level:

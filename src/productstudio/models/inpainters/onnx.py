@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 
 from productstudio.errors import BackendError
 from productstudio.models.inpainters.base import Inpainter, SizeRule
-from productstudio.models.onnx_runtime import get_session
+from productstudio.models.onnx_runtime import get_session, run
 
 
 def _fixed_side(shape: list[Any]) -> int | None:
@@ -71,10 +71,7 @@ class OnnxInpainter(Inpainter):
                 self.image_input.name: np.ascontiguousarray(img, np.float32),
                 self.mask_input.name: np.ascontiguousarray(msk, np.float32),
             }
-        try:
-            out = self.session.run([self.output_name], feed)[0]
-        except Exception as exc:  # onnxruntime raises untyped errors
-            raise BackendError(f'inpainting model "{self.path}" failed: {exc}') from exc
+        out = run(self.session, feed, model=self.path, outputs=[self.output_name])[0]
         res = np.asarray(out, np.float32)
         if res.ndim != 4 or res.shape[1] != 3:
             raise BackendError(f'inpainting model "{self.path}" returned shape {res.shape}')

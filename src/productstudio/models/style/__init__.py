@@ -10,7 +10,7 @@ from pathlib import Path
 
 from productstudio.models.discovery import AUTO, load_backend
 from productstudio.models.registry import BackendEntry, Registry
-from productstudio.models.style.base import NeuralStyle
+from productstudio.models.style.base import LookMethod, NeuralStyle
 from productstudio.models.style.onnx import N_STYLES, ArbitraryStyle, MultiStyle, style_weights
 
 STYLE_MODELS: Registry[BackendEntry[NeuralStyle]] = Registry("style model")
@@ -55,6 +55,7 @@ __all__ = [
     "N_STYLES",
     "STYLE_MODELS",
     "ArbitraryStyle",
+    "LookMethod",
     "MultiStyle",
     "NeuralStyle",
     "load_style_model",

@@ -5,6 +5,7 @@ with ``strength`` only inside the chosen region, and keeps alpha; a backend impl
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from enum import StrEnum
 
 import cv2
 import numpy as np
@@ -12,7 +13,21 @@ from numpy.typing import NDArray
 
 from productstudio.errors import InvalidParamsError
 from productstudio.imaging.types import Image, check_image, to_float
-from productstudio.ops.style import Region, blend_region, region_weight
+from productstudio.ops.style import Region, StyleMethod, blend_region, region_weight
+
+
+class LookMethod(StrEnum):
+    """How a reference photo's look is transferred: the colour/tone ops of
+    :mod:`productstudio.ops.style` (no weights) or the ``arbitrary`` neural style model."""
+
+    LAB_STATS = "lab-stats"
+    HISTOGRAM = "histogram"
+    NEURAL = "neural"
+
+    @property
+    def op_method(self) -> StyleMethod | None:
+        """The colour-transfer op's method, or ``None`` for the neural model."""
+        return None if self is LookMethod.NEURAL else StyleMethod(self.value)
 
 
 class NeuralStyle(ABC):

@@ -15,20 +15,16 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from productstudio.errors import BackendError, InvalidParamsError, WeightsNotFoundError
+from productstudio.errors import InvalidParamsError, WeightsNotFoundError
 from productstudio.imaging.types import Image, check_image, to_float
-from productstudio.models.onnx_runtime import get_session
+from productstudio.models.onnx_runtime import get_session, run
 from productstudio.models.style.base import NeuralStyle
 
 N_STYLES = 26
 
 
 def _run(session: object, feed: dict[str, np.ndarray], path: Path) -> np.ndarray:
-    try:
-        out = session.run(None, feed)[0]  # type: ignore[attr-defined]
-    except Exception as exc:  # onnxruntime raises untyped errors
-        raise BackendError(f'style model "{path}" failed: {exc}') from exc
-    return np.asarray(out, np.float32)
+    return np.asarray(run(session, feed, model=path)[0], np.float32)
 
 
 class MultiStyle(NeuralStyle):

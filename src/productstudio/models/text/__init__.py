@@ -20,9 +20,11 @@ from productstudio.models.discovery import AUTO, load_backend
 from productstudio.models.registry import BackendEntry, Registry
 from productstudio.models.text.base import TextDetector
 from productstudio.models.text.erase import (
+    MIN_TEXT_SCORE,
     EraseTextParams,
     EraseTextResult,
     erase_text,
+    find_text,
     product_mask_for,
 )
 from productstudio.models.text.rapid import RapidOcrDetector, rapidocr_available
@@ -68,6 +70,7 @@ def detect_text(image: Image, model: str = AUTO) -> list[TextBox]:
 
 
 __all__ = [
+    "MIN_TEXT_SCORE",
     "TEXT_DETECTORS",
     "ClassifyParams",
     "EraseTextParams",
@@ -81,6 +84,7 @@ __all__ = [
     "classify_text",
     "detect_text",
     "erase_text",
+    "find_text",
     "load_text_detector",
     "product_mask_for",
     "rapidocr_available",

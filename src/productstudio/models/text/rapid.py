@@ -16,7 +16,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from productstudio.errors import BackendError, MissingDependencyError
+from productstudio.errors import BackendError, MissingDependencyError, install_hint
 from productstudio.imaging.types import RGBImage
 from productstudio.models.text.base import TextDetector
 from productstudio.ops.text import TextBox
@@ -25,8 +25,8 @@ log = logging.getLogger(__name__)
 
 FIX = (
     "Install it without its opencv-python dependency: "
-    "pip install -c constraints.txt --no-deps -r requirements-ocr.txt "
-    "(rapidocr-onnxruntime==1.4.4 pyclipper shapely six)"
+    + install_hint(requirements="requirements-ocr.txt")
+    + " (rapidocr-onnxruntime==1.4.4 pyclipper shapely six)"
 )
 
 

@@ -12,7 +12,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from productstudio.errors import BackendError
-from productstudio.models.onnx_runtime import get_session
+from productstudio.models.onnx_runtime import get_session, run
 from productstudio.models.upscalers.base import Upscaler
 
 
@@ -32,10 +32,7 @@ class OnnxUpscaler(Upscaler):
 
     def run(self, tile: NDArray[np.float32], scale: int) -> NDArray[np.float32]:
         x = np.ascontiguousarray(tile.transpose(2, 0, 1)[None], np.float32)
-        try:
-            y = self.session.run([self.output_name], {self.input_name: x})[0]
-        except Exception as exc:  # onnxruntime raises untyped errors
-            raise BackendError(f'upscaler "{self.path}" failed: {exc}') from exc
+        y = run(self.session, {self.input_name: x}, model=self.path, outputs=[self.output_name])[0]
         out = np.asarray(y, np.float32)[0].transpose(1, 2, 0)
         h, w = tile.shape[:2]
         if out.shape != (h * scale, w * scale, 3):

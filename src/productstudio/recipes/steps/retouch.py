@@ -1,8 +1,7 @@
 """Recipe steps for the retouch-and-repair ops: recolour, adjust, spots, erase, erase_text,
 upscale, style.
 
-Loaded by :func:`productstudio.recipes.steps.load_step_modules`. Models are loaded once per
-run through ``ctx.resource``. Example::
+Models are loaded once per run through ``ctx.resource``. Example::
 
     steps:
       - adjust: {}                      # auto: fixes only what is off
@@ -18,7 +17,23 @@ from pydantic import Field, field_validator
 
 from productstudio.errors import InvalidParamsError
 from productstudio.imaging.color import parse_color
-from productstudio.recipes.steps import StepContext, StepParams, register_step
+from productstudio.models.style.base import LookMethod
+from productstudio.ops.adjust import (
+    AdjustParams,
+    SpotParams,
+    adjust,
+    auto_adjust,
+    remove_spots,
+)
+from productstudio.ops.style import Region
+from productstudio.ops.text import TextSelect
+from productstudio.recipes.steps.base import (
+    DataclassStep,
+    StepContext,
+    StepParams,
+    dataclass_model,
+    register_step,
+)
 
 
 def _colour(v: str) -> str:
@@ -46,34 +61,18 @@ def recolour_step(ctx: StepContext, image: np.ndarray, params: RecolourStep) -> 
     return recolour(image, RecolourParams(color=params.color, strength=params.strength), mask)
 
 
-class AdjustStep(StepParams):
-    """Auto-adjust (all defaults) or manual adjustments."""
-
-    auto: bool = True
-    white_balance: str = Field(
-        default="none", pattern="^(none|auto|background|neutral|gray-world)$"
-    )
-    exposure_ev: float = Field(default=0.0, ge=-4.0, le=4.0)
-    contrast: float = Field(default=0.0, ge=-1.0, le=1.0)
-    saturation: float = Field(default=1.0, ge=0.0, le=3.0)
-    sharpen: float = Field(default=0.0, ge=0.0, le=3.0)
-    denoise: float = Field(default=0.0, ge=0.0, le=1.0)
+AdjustStep = dataclass_model(
+    "AdjustStep", AdjustParams, module=__name__, extra={"auto": (bool, True)}
+)
 
 
 @register_step("adjust", AdjustStep, summary="Auto-adjust or manual tone/colour adjustments")
-def adjust_step(ctx: StepContext, image: np.ndarray, params: AdjustStep) -> np.ndarray:
-    from productstudio.ops.adjust import AdjustParams, WhiteBalance, adjust, auto_adjust
-
-    manual = AdjustParams(
-        white_balance=WhiteBalance(params.white_balance),
-        exposure_ev=params.exposure_ev,
-        contrast=params.contrast,
-        saturation=params.saturation,
-        sharpen=params.sharpen,
-        denoise=params.denoise,
-    )
+def adjust_step(ctx: StepContext, image: np.ndarray, params: DataclassStep) -> np.ndarray:
+    """Manual adjustments when any :class:`~productstudio.ops.adjust.AdjustParams` field is
+    set; else, with ``auto`` (the default), the automatic fix of what is off."""
+    manual: AdjustParams = params.op()
     if manual.is_neutral:
-        if not params.auto:
+        if not getattr(params, "auto", True):
             return image.copy()
         res = auto_adjust(image)
         for n in res.notes if res.changed else ():
@@ -82,19 +81,13 @@ def adjust_step(ctx: StepContext, image: np.ndarray, params: AdjustStep) -> np.n
     return adjust(image, manual)
 
 
-class SpotsStep(StepParams):
-    """Remove dust and small spots on the product."""
-
-    max_size: int = Field(default=9, ge=1, le=101)
-    sensitivity: float = Field(default=5.0, gt=0.0)
+SpotsStep = dataclass_model("SpotsStep", SpotParams, module=__name__)
 
 
 @register_step("spots", SpotsStep, summary="Remove dust and small spots on the product")
-def spots_step(ctx: StepContext, image: np.ndarray, params: SpotsStep) -> np.ndarray:
-    from productstudio.ops.adjust import SpotParams, remove_spots
-
-    mask = image[..., 3] if image.shape[2] == 4 else None
-    out, _ = remove_spots(image, mask, SpotParams(params.max_size, params.sensitivity))
+def spots_step(ctx: StepContext, image: np.ndarray, params: DataclassStep) -> np.ndarray:
+    # the op finds the product in the image's own alpha
+    out, _ = remove_spots(image, None, params.op())
     return out
 
 
@@ -128,7 +121,7 @@ def erase_step(ctx: StepContext, image: np.ndarray, params: EraseStep) -> np.nda
 class EraseTextStep(StepParams):
     """Remove overlaid text/watermarks (packaging text kept unless ``select: all``)."""
 
-    select: str = Field(default="overlay", pattern="^(overlay|all|printed)$")
+    select: TextSelect = TextSelect.OVERLAY
     model: str = "auto"
     dilate: int = Field(default=2, ge=0, le=32)
 
@@ -136,18 +129,11 @@ class EraseTextStep(StepParams):
 @register_step("erase_text", EraseTextStep, summary="Remove overlaid text and watermarks")
 def erase_text_step(ctx: StepContext, image: np.ndarray, params: EraseTextStep) -> np.ndarray:
     from productstudio.models.inpainters import load_inpainter
-    from productstudio.models.text import (
-        EraseTextParams,
-        TextSelect,
-        erase_text,
-        load_text_detector,
-    )
+    from productstudio.models.text import EraseTextParams, erase_text, load_text_detector
 
     det = ctx.resource("text-detector", lambda: load_text_detector("auto"))
     inp = ctx.resource(f"inpainter:{params.model}", lambda: load_inpainter(params.model))
-    res = erase_text(
-        image, det, inp, EraseTextParams(select=TextSelect(params.select), dilate=params.dilate)
-    )
+    res = erase_text(image, det, inp, EraseTextParams(select=params.select, dilate=params.dilate))
     if res.removed:
         ctx.note(f"erase_text: removed {res.removed} text box(es)")
     out: np.ndarray = res.image
@@ -167,6 +153,7 @@ def upscale_step(ctx: StepContext, image: np.ndarray, params: UpscaleStep) -> np
 
     up = ctx.resource(f"upscaler:{params.model}", lambda: load_upscaler(params.model))
     out: np.ndarray = up.upscale(image, params.scale)
+    ctx.note(f"upscale: enlarged {params.scale:g}x with {up.name}")
     return out
 
 
@@ -175,19 +162,19 @@ class StyleStep(StepParams):
 
     reference: str | None = None
     style: int | None = Field(default=None, ge=0, le=25)
-    method: str = Field(default="lab-stats", pattern="^(lab-stats|histogram|neural)$")
-    region: str = Field(default="both", pattern="^(product|background|both)$")
+    method: LookMethod = LookMethod.LAB_STATS
+    region: Region = Region.BOTH
     strength: float = Field(default=1.0, ge=0.0, le=1.0)
 
 
 @register_step("style", StyleStep, summary="Catalogue look from a reference photo or a style")
 def style_step(ctx: StepContext, image: np.ndarray, params: StyleStep) -> np.ndarray:
     from productstudio.imaging import load_image
-    from productstudio.ops.style import Region, StyleMethod, StyleParams, transfer_style
+    from productstudio.ops.style import StyleParams, transfer_style
 
     if (params.reference is None) == (params.style is None):
         raise InvalidParamsError("style step: give exactly one of 'reference' or 'style'")
-    region = Region(params.region)
+    region = params.region
     mask = None if region is Region.BOTH else ctx.product_mask(image)
     out: np.ndarray
     if params.style is not None:
@@ -201,7 +188,7 @@ def style_step(ctx: StepContext, image: np.ndarray, params: StyleStep) -> np.nda
         return out
     assert params.reference is not None
     ref = load_image(ctx.resolve_path(params.reference)).pixels
-    if params.method == "neural":
+    if params.method is LookMethod.NEURAL:
         from productstudio.models.style import ArbitraryStyle, load_style_model
 
         am = ctx.resource("style:arbitrary", lambda: load_style_model("arbitrary"))
@@ -210,6 +197,8 @@ def style_step(ctx: StepContext, image: np.ndarray, params: StyleStep) -> np.nda
             image, strength=params.strength, region=region, mask=mask
         )
         return out
-    sp = StyleParams(StyleMethod(params.method), region, params.strength)
+    method = params.method.op_method
+    assert method is not None
+    sp = StyleParams(method, region, params.strength)
     out = transfer_style(image, ref, sp, mask)
     return out

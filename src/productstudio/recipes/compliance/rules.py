@@ -10,6 +10,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from productstudio.models.text.erase import MIN_TEXT_SCORE
+
 
 class Severity(StrEnum):
     """What a broken rule means for the image."""
@@ -137,10 +139,11 @@ class BordersRule(Rule):
 
 
 class TextRule(Rule):
-    """No text, logos or watermarks (needs a text detector; skipped without one)."""
+    """No text, logos or watermarks (needs a text detector; without one the rule warns that
+    text was not checked)."""
 
     allowed: bool = False
-    min_score: float = Field(default=0.5, ge=0.0, le=1.0)
+    min_score: float = Field(default=MIN_TEXT_SCORE, ge=0.0, le=1.0)
     only_overlay: bool = Field(
         default=True,
         description="count only text overlaid on the photo (watermarks, banners), not text "

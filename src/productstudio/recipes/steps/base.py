@@ -1,4 +1,4 @@
-"""The step registry: how any op becomes a step of a YAML recipe.
+"""How a recipe step is declared: one registry, one decorator, typed params.
 
 A recipe is a list of steps; each step names a registered step and gives its parameters::
 
@@ -9,25 +9,31 @@ A recipe is a list of steps; each step names a registered step and gives its par
       - background: {color: "#ffffff"}
       - output: {format: jpeg, quality: 92}
 
-Registering a step (e.g. in ``productstudio/recipes/steps_edit.py``)
---------------------------------------------------------------------
-A step is three things: a **name**, a **pydantic params model** (subclass :class:`StepParams`,
-which forbids unknown keys, so a typo in YAML is an error that names the line and key) and a
-**function** ``(ctx, image, params) -> image``::
+Declaring a step (every step in ``productstudio/recipes/steps/`` is written this way)
+------------------------------------------------------------------------------------
+A step is three things: a **name**, a **params model** and a **function**
+``(ctx, image, params) -> image``, joined by :func:`register_step`:
+
+* the params model subclasses :class:`StepParams` (unknown keys are errors, so a typo in YAML
+  names its line and key); a step that wraps an op mirrors the op's frozen params dataclass
+  with :func:`dataclass_model` (same names, types, defaults and checks);
+* choices are ``StrEnum`` fields (``select: TextSelect``), never regex-checked strings;
+* the module is imported explicitly by ``productstudio/recipes/steps/__init__.py`` (one
+  import line per module: no plug-in discovery), which registers its steps::
 
     import numpy as np
     from pydantic import Field
 
-    from productstudio.recipes.steps import StepContext, StepParams, register_step
+    from productstudio.recipes.steps.base import StepContext, StepParams, register_step
 
-    class RecolorStep(StepParams):
+    class RecolourStep(StepParams):
         color: str = Field(..., description="target colour, hex or CSS name")
         strength: float = Field(default=1.0, ge=0.0, le=1.0)
 
-    @register_step("recolor", RecolorStep, summary="Recolour the product to a target colour")
-    def recolor_step(ctx: StepContext, image: np.ndarray, params: RecolorStep) -> np.ndarray:
+    @register_step("recolour", RecolourStep, summary="Recolour the product")
+    def recolour_step(ctx: StepContext, image: np.ndarray, params: RecolourStep) -> np.ndarray:
         mask = ctx.product_mask(image)            # float32 (H, W): alpha, or the segmenter's mask
-        return recolor(image, mask, RecolorParams(color=params.color, strength=params.strength))
+        return recolour(image, RecolourParams(color=params.color), mask)
 
 Rules for step functions:
 
@@ -46,82 +52,43 @@ Rules for step functions:
   the product's alpha after the background was filled in).
 * A step that only changes output settings (``output``) returns ``image`` unchanged and
   sets ``ctx.encode``.
-
-Making your module's steps available: :func:`load_step_modules` imports
-``productstudio.recipes.steps_builtin`` and, when it exists, ``productstudio.recipes.steps_edit``
-(and any module named in :data:`STEP_MODULES`); ``load_recipe`` calls it, so nothing else needs
-editing. Heavy imports (torch, onnxruntime) go inside the step function or a
-``ctx.resource`` factory, never at module level.
+* Heavy imports (torch, onnxruntime) go inside the step function or a ``ctx.resource``
+  factory, never at module level.
 
 Names are lower-case and unique: registering a name twice raises ``InvalidParamsError``.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
+import dataclasses
 import logging
+import re
+import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, create_model, model_validator
 
 from productstudio.errors import InvalidParamsError
-from productstudio.imaging.types import Mask, RGBAImage, as_mask, check_image
+from productstudio.imaging.types import Mask, RGBAImage, alpha_product_mask, check_image
 from productstudio.models.registry import Registry
 
 if TYPE_CHECKING:  # pragma: no cover
     from productstudio.models.segmenters.base import Segmenter
+    from productstudio.recipes.steps.output import EncodeSettings
 
 log = logging.getLogger(__name__)
 
 P = TypeVar("P", bound="StepParams")
-
-#: Modules imported by :func:`load_step_modules` (missing optional ones are skipped).
-STEP_MODULES: list[str] = [
-    "productstudio.recipes.steps_builtin",
-    "productstudio.recipes.steps_edit",
-]
 
 
 class StepParams(BaseModel):
     """Base of every step's params model: unknown keys are errors, instances are frozen."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
-
-
-class OutputFormat(StrEnum):
-    """Encoded output formats a recipe can ask for."""
-
-    JPEG = "jpeg"
-    PNG = "png"
-    WEBP = "webp"
-    BMP = "bmp"
-    TIFF = "tiff"
-    AVIF = "avif"
-
-
-class EncodeSettings(StepParams):
-    """How the result is written (the ``output`` step's params).
-
-    Attributes:
-        format: file format.
-        quality: JPEG/WebP/AVIF quality (1..100).
-        max_bytes: largest acceptable file; the encoder lowers the quality (not below
-            ``min_quality``) until the file fits, else reports it.
-        min_quality: lowest quality the size limit may push to.
-        background: colour used to flatten transparency for formats without alpha.
-    """
-
-    format: OutputFormat = OutputFormat.JPEG
-    quality: int = Field(default=92, ge=1, le=100)
-    max_bytes: int | None = Field(default=None, gt=0)
-    min_quality: int = Field(default=70, ge=1, le=100)
-    background: str = "#ffffff"
 
 
 @dataclass
@@ -143,6 +110,8 @@ class StepContext:
             cutout step; used e.g. by the bokeh background).
         background: the opaque background picture (H, W, 3) at canvas size, set by the
             background step so that a later shadow step can darken it under the product.
+        confidence: the segmenter's confidence in the cut-out (set by the cutout step;
+            ``None`` when the input's own alpha was used).
     """
 
     source: str | None = None
@@ -156,6 +125,7 @@ class StepContext:
     base_dir: Path | None = None
     source_mask: Mask | None = None
     background: np.ndarray | None = None
+    confidence: float | None = None
     _segmenter: Segmenter | None = None
     _resources: dict[str, Any] = field(default_factory=dict)
 
@@ -171,6 +141,12 @@ class StepContext:
         """Use an already loaded segmenter (tests, batch workers)."""
         self._segmenter = segmenter
 
+    def choose_segmenter(self, choice: str) -> None:
+        """Switch to segmenter ``choice`` (a name, ``auto`` or a path); loaded on next use."""
+        if choice != self.segmenter_choice:
+            self.segmenter_choice = choice
+            self._segmenter = None
+
     def resource(self, key: str, factory: Callable[[], Any]) -> Any:
         """A per-run cached object (a loaded model …), built by ``factory`` on first use."""
         if key not in self._resources:
@@ -185,18 +161,23 @@ class StepContext:
         return self.base_dir / p
 
     def note(self, text: str) -> None:
-        """Record a warning for the user (also logged)."""
-        log.warning("%s: %s", self.source or "<image>", text)
+        """Record a warning for the user. The caller shows ``notes`` (the CLI prints them once,
+        as ``!`` lines); it is also logged at INFO level."""
+        log.info("%s: %s", self.source or "<image>", text)
         self.notes.append(text)
 
     def product_mask(self, image: np.ndarray) -> Mask:
-        """The product's mask for ``image``: its own alpha when RGBA, else the product layer
-        kept in the context when it has the same size, else the segmenter's answer."""
+        """The product's mask for ``image``: its own alpha when it has transparency (see
+        :func:`~productstudio.imaging.types.alpha_product_mask`), else the product layer kept
+        in the context when it has the same size, else the segmenter's answer."""
         check_image(image)
-        if image.shape[2] == 4:
-            return as_mask(image[..., 3])
+        own = alpha_product_mask(image)
+        if own is not None:
+            return own
         if self.product is not None and self.product.shape[:2] == image.shape[:2]:
-            return as_mask(self.product[..., 3])
+            kept = alpha_product_mask(self.product)
+            if kept is not None:
+                return kept
         return self.segmenter().segment(image).mask
 
 
@@ -257,44 +238,86 @@ def register_step(
     return deco
 
 
-_LOADED: set[str] = set()
+class DataclassStep(StepParams):
+    """A step params model mirroring an op's params dataclass (see :func:`dataclass_model`)."""
+
+    op_params: ClassVar[type[Any]]
+
+    def op(self) -> Any:
+        """The op's params dataclass built from this model."""
+        fields = {f.name for f in dataclasses.fields(self.op_params)}
+        data = {k: v for k, v in self.model_dump().items() if k in fields}
+        return self.op_params(**data)
+
+    @model_validator(mode="after")
+    def _check_op(self) -> DataclassStep:
+        try:
+            self.op()
+        except InvalidParamsError as exc:
+            raise ValueError(_name_field(str(exc), self.op_params, self.model_dump())) from None
+        return self
 
 
-def load_step_modules() -> list[str]:
-    """Import every module in :data:`STEP_MODULES` that exists (once); returns the loaded ones."""
-    for mod in STEP_MODULES:
-        if mod in _LOADED:
+def _name_field(msg: str, dc: type[Any], values: dict[str, Any]) -> str:
+    """Prefix an op's error with ``Params.field`` when the message quotes a field's value, so
+    that recipe errors can point at the YAML line of that key."""
+    if re.search(r"\b[A-Z]\w*Params\.\w+", msg):
+        return msg
+    for k, v in values.items():
+        if isinstance(v, str) and f"'{v}'" in msg:
+            return f"{dc.__name__}.{k}: {msg}"
+    return msg
+
+
+def dataclass_model(
+    name: str,
+    dc: type[Any],
+    *,
+    module: str,
+    exclude: tuple[str, ...] = (),
+    extra: dict[str, Any] | None = None,
+) -> type[DataclassStep]:
+    """A :class:`DataclassStep` subclass with one field per field of dataclass ``dc`` (minus
+    ``exclude``), plus ``extra`` fields ``{name: (type, default)}`` for the step itself.
+    ``module`` is the declaring module's ``__name__`` (so that recipes pickle for workers);
+    assign the result to a module-level ``name``."""
+    hints = typing.get_type_hints(dc)
+    fields: dict[str, Any] = {}
+    for f in dataclasses.fields(dc):
+        if f.name in exclude:
             continue
-        if importlib.util.find_spec(mod) is None:
-            continue
-        importlib.import_module(mod)
-        _LOADED.add(mod)
-    return sorted(_LOADED)
+        if f.default is not dataclasses.MISSING:
+            default = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            default = f.default_factory()
+        else:
+            default = ...
+        fields[f.name] = (hints[f.name], default)
+    fields.update(extra or {})
+    model = create_model(name, __base__=DataclassStep, __module__=module, **fields)
+    model.op_params = dc
+    return model
 
 
 def get_step(name: str) -> StepSpec[Any]:
-    """The registered step ``name`` (loads the step modules first)."""
-    load_step_modules()
+    """The registered step ``name``."""
     return STEPS.get(name)
 
 
 def step_names() -> list[str]:
-    """Names of every registered step (loads the step modules first)."""
-    load_step_modules()
+    """Names of every registered step."""
     return STEPS.names()
 
 
 __all__ = [
     "STEPS",
-    "STEP_MODULES",
-    "EncodeSettings",
-    "OutputFormat",
+    "DataclassStep",
     "StepContext",
     "StepFunc",
     "StepParams",
     "StepSpec",
+    "dataclass_model",
     "get_step",
-    "load_step_modules",
     "register_step",
     "step_names",
 ]

@@ -1,0 +1,33 @@
+"""ops/plain_background: the border colour and the product as what differs from it."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from productstudio.ops.plain_background import border_is, difference_mask, plain_border_color
+
+
+def _scene() -> np.ndarray:
+    img = np.full((100, 120, 3), 250, np.uint8)
+    img[20:80, 30:90] = (30, 60, 160)  # the product
+    img[50:52, 5:7] = 0  # a 4 px speck
+    img[0:10, 110:120] = 90  # a patch touching the frame
+    img[85:95, 40:60] = (200, 30, 30)  # a small sticker: 200 px, 5.6 % of the product
+    return img
+
+
+def test_difference_mask_keeps_the_product_drops_specks_and_frame_patches() -> None:
+    m = difference_mask(_scene(), (250, 250, 250))
+    assert m[20:80, 30:90].all() and int(m[:, :10].sum()) == 0 and not m[0:10, 110:120].any()
+    assert m[85:95, 40:60].all()  # 1 % of the largest part is enough to stay
+    strict = difference_mask(_scene(), (250, 250, 250), min_part=0.1)
+    assert strict[20:80, 30:90].all() and not strict[85:95, 40:60].any()
+    assert int(strict.sum()) == 60 * 60
+
+
+def test_border_colour_only_when_plain() -> None:
+    img = _scene()
+    assert plain_border_color(img) == (250, 250, 250)
+    assert border_is(img, (255, 255, 255), tolerance=8) and not border_is(img, (255, 255, 255), 2)
+    noisy = np.random.default_rng(0).integers(0, 256, (60, 60, 3), dtype=np.uint8)
+    assert plain_border_color(noisy) is None
