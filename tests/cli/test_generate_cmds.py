@@ -297,3 +297,50 @@ def test_edit_attributes_errors(trained: Path, tmp_path: Path) -> None:
         )
         assert r.exit_code == 2 and message in r.stderr, r.output
         assert not out.exists()
+
+
+def test_train_ldm_reuses_an_autoencoder(tmp_path: Path) -> None:
+    """`train ldm --autoencoder DIR` starts at the diffusion phase with DIR's autoencoder
+    (weights and latent scale unchanged by the new run); other families refuse the option."""
+    import torch
+
+    from productstudio.models.generators import load_generator
+
+    data = shared_path("data", "products")
+    base = ["-q", "train", "ldm", "--data", str(data), "--size", "16", "--limit", "60"]
+    base += ["--batch-size", "4", "--text-encoder", "hashing", "--sample-every", "0"]
+    r = runner.invoke(app, [*base, "--max-steps", "4", "-o", str(tmp_path / "a")])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(
+        app,
+        [
+            *base,
+            "--max-steps",
+            "2",
+            "--autoencoder",
+            str(tmp_path / "a"),
+            "-o",
+            str(tmp_path / "b"),
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    a, b = load_generator(tmp_path / "a"), load_generator(tmp_path / "b")
+    assert json.loads((tmp_path / "b" / "train_summary.json").read_text())["autoencoder_steps"] == 0
+    assert float(b.latent_scale) == float(a.latent_scale) > 0
+    for (k, va), (_, vb) in zip(a.ae.state_dict().items(), b.ae.state_dict().items(), strict=True):
+        assert torch.equal(va, vb), k
+    r = runner.invoke(
+        app,
+        [
+            "-q",
+            "train",
+            "vae",
+            "--data",
+            str(data),
+            "--autoencoder",
+            str(tmp_path / "a"),
+            "-o",
+            str(tmp_path / "c"),
+        ],
+    )
+    assert r.exit_code == 2 and "train ldm" in r.stderr
