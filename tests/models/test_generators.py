@@ -244,3 +244,31 @@ def test_diffusion_min_snr_weights(prediction: str) -> None:
     assert snr[0] > 5 > snr[-1]
     with pytest.raises(InvalidParamsError):
         DiffusionConfig(size=16, snr_gamma=0.0)
+
+
+def test_gan_diffaugment_and_lazy_r1() -> None:
+    """With DiffAugment, D sees augmented images (none without it); the R1 penalty runs only
+    every r1_every steps (lazy regularisation) and is positive; bad settings are refused."""
+    import dataclasses
+
+    cc = ConditionConfig.from_vocab(VOCAB, text_encoder="hashing", emb_dim=8, out_dim=16)
+    cfg = dataclasses.replace(
+        TINY["gan"], augment=("color", "translation", "cutout"), r1_gamma=2.0, r1_every=2
+    )
+    m = ConditionalGAN.from_config(cfg, cc, VOCAB, seed=0)
+    plain = tiny("gan")
+    x = torch.rand(3, 3, 16, 16) * 2 - 1
+    g = torch.Generator().manual_seed(0)
+    assert not torch.equal(m._aug(x, g), x) and torch.equal(plain._aug(x, g), x)
+    cond, opts = m.conditioner.batch(PROMPTS), m.make_optimizers()
+    logs = [
+        m.train_step(x, cond, step, opts, torch.Generator().manual_seed(step)) for step in range(4)
+    ]
+    assert ["r1" in r for r in logs] == [True, False, True, False]
+    assert all(r["r1"] > 0 for r in logs if "r1" in r)
+    assert "r1" not in plain.train_step(x, cond, 0, plain.make_optimizers(), g)
+    with pytest.raises(InvalidParamsError, match="r1_every"):
+        GANConfig(size=16, r1_every=0)
+    with pytest.raises(InvalidParamsError, match="Known: color, translation, cutout"):
+        GANConfig(size=16, augment=("flip",))  # type: ignore[arg-type]
+    assert default_config("gan", 64).augment == ("color", "translation", "cutout")  # type: ignore[attr-defined]
