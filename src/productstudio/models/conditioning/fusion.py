@@ -13,8 +13,7 @@ text token is modulated, token by token, by FiLM scale/shift predicted from each
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
-from enum import StrEnum
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -22,57 +21,22 @@ from numpy.typing import NDArray
 from torch import nn
 
 from productstudio.errors import InvalidParamsError
-from productstudio.models.conditioning.audience import (
-    AUDIENCE_FIELDS,
-    AudienceProfile,
-    audience_sizes,
-)
+from productstudio.models.conditioning.audience import AUDIENCE_FIELDS, AudienceProfile
+from productstudio.models.conditioning.config import ConditionConfig, Fusion, Prompt
 from productstudio.models.conditioning.image_features import ImageEncoderKind, get_image_features
-from productstudio.models.conditioning.text import TEXT_DIM, get_text_encoder
+from productstudio.models.conditioning.text import get_text_encoder
 from productstudio.models.data import Vocab
 
-
-class Fusion(StrEnum):
-    CONCAT = "concat"
-    FILM = "film"
-
-
-@dataclass(frozen=True)
-class ConditionConfig:
-    """Shape of the condition encoder (stored in each model's config.json)."""
-
-    attr_names: tuple[str, ...] = ()
-    attr_sizes: tuple[int, ...] = ()
-    audience_sizes: tuple[int, ...] = field(default_factory=audience_sizes)
-    text_dim: int = TEXT_DIM
-    text_encoder: str = "minilm"
-    emb_dim: int = 64
-    out_dim: int = 128
-    fusion: Fusion = Fusion.FILM
-    use_image: bool = False
-    image_encoder: ImageEncoderKind = ImageEncoderKind.CNN  # used when use_image
-
-    def __post_init__(self) -> None:
-        if len(self.attr_names) != len(self.attr_sizes):
-            raise InvalidParamsError("ConditionConfig: attr_names and attr_sizes differ in length")
-        if self.emb_dim < 1 or self.out_dim < 1:
-            raise InvalidParamsError("ConditionConfig: emb_dim and out_dim must be >= 1")
-        object.__setattr__(self, "fusion", Fusion(self.fusion))
-        object.__setattr__(self, "image_encoder", ImageEncoderKind(self.image_encoder))
-
-    @classmethod
-    def from_vocab(cls, vocab: Vocab, **kw: object) -> ConditionConfig:
-        names = vocab.names
-        return cls(attr_names=names, attr_sizes=tuple(vocab.size(n) for n in names), **kw)  # type: ignore[arg-type]
-
-
-@dataclass(frozen=True)
-class Prompt:
-    """What to generate: a title, attribute values and (optionally) an audience."""
-
-    title: str = ""
-    attrs: dict[str, str] = field(default_factory=dict)
-    audience: AudienceProfile | None = None
+__all__ = [
+    "CondBatch",
+    "ConditionConfig",
+    "ConditionEncoder",
+    "Conditioner",
+    "Fusion",
+    "ImageEncoder",
+    "Prompt",
+    "with_fusion",
+]
 
 
 @dataclass

@@ -25,7 +25,8 @@ from numpy.typing import NDArray
 from torch import nn
 
 from productstudio.errors import InvalidParamsError, WeightsNotFoundError
-from productstudio.models.conditioning.fusion import CondBatch, ConditionConfig, Conditioner, Prompt
+from productstudio.models.conditioning.config import ConditionConfig, Prompt
+from productstudio.models.conditioning.fusion import CondBatch, Conditioner
 from productstudio.models.data import ProductData, Vocab
 from productstudio.models.registry import Registry
 
@@ -175,6 +176,15 @@ class ConditionalGenerator(nn.Module):
     def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         raise NotImplementedError
 
+    def on_budget(self, progress: float, step: int) -> None:
+        """Called by the trainer before each step with the share of the budget used so far
+        (0..1, the largest of steps, wall time and CPU time); families with training phases
+        switch here. Default: nothing."""
+
+    def training_info(self) -> dict[str, Any]:
+        """Extra facts for ``train_summary.json`` (e.g. the steps of a training phase)."""
+        return {}
+
     def train_step(
         self,
         x: torch.Tensor,
@@ -238,6 +248,7 @@ def load_generator(
     directory: str | Path, device: str | torch.device = "cpu"
 ) -> ConditionalGenerator:
     """Load any family from a folder written by ``save_pretrained`` (reads ``family``)."""
-    import productstudio.models.generators  # noqa: F401  (registers the families)
+    from productstudio.models.generators import import_families
 
+    import_families()
     return ConditionalGenerator.from_pretrained(directory, device)

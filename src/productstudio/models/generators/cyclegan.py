@@ -21,9 +21,6 @@ model's size (``prepare_image``) and returns the translation.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from enum import StrEnum
-
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -39,56 +36,7 @@ from productstudio.models.generators.base import (
     from_uint8,
     to_uint8,
 )
-from productstudio.models.generators.layers import levels
-
-
-class TranslationMode(StrEnum):
-    UNPAIRED = "unpaired"  # CycleGAN
-    PAIRED = "paired"  # pix2pix-style
-
-
-class Direction(StrEnum):
-    A2B = "a2b"  # e.g. in-store photo → studio packshot
-    B2A = "b2a"
-
-
-@dataclass(frozen=True)
-class CycleGANConfig:
-    size: int = 64
-    mode: TranslationMode = TranslationMode.UNPAIRED
-    g_channels: int = 32
-    g_blocks: int = 6  # residual blocks at 1/4 resolution
-    d_channels: int = 32
-    d_layers: int = 3  # stride-2 layers of the PatchGAN
-    lambda_cycle: float = 10.0
-    lambda_identity: float = 0.5  # times lambda_cycle; 0 = no identity loss
-    lambda_l1: float = 100.0  # paired mode
-    lr: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
-    pool_size: int = 50  # generated images kept for the discriminators (0 = none)
-    domain_a: tuple[str, ...] = ("grocery-natural",)
-    domain_b: tuple[str, ...] = ("grocery-iconic",)
-    #: paired mode: sources of the studio photos (on white) that are composited
-    studio_sources: tuple[str, ...] = ("grocery-iconic", "myntra-small")
-
-    def __post_init__(self) -> None:
-        levels(self.size)
-        object.__setattr__(self, "mode", TranslationMode(self.mode))
-        if self.g_channels < 1 or self.d_channels < 1 or self.g_blocks < 0:
-            raise InvalidParamsError("CycleGANConfig: channels must be >= 1 and g_blocks >= 0")
-        if not 1 <= self.d_layers <= levels(self.size):
-            raise InvalidParamsError(
-                f"CycleGANConfig.d_layers must be in 1..{levels(self.size)} at {self.size} px"
-            )
-        if min(self.lambda_cycle, self.lambda_identity, self.lambda_l1, self.pool_size) < 0:
-            raise InvalidParamsError("CycleGANConfig: loss weights and pool_size must be >= 0")
-        if self.mode == TranslationMode.UNPAIRED and (
-            not self.domain_a or not self.domain_b or set(self.domain_a) & set(self.domain_b)
-        ):
-            raise InvalidParamsError(
-                "CycleGANConfig: domain_a and domain_b must be non-empty, disjoint source lists"
-            )
+from productstudio.models.generators.configs import CycleGANConfig, Direction, TranslationMode
 
 
 class _ResBlock(nn.Module):

@@ -1,71 +1,21 @@
-"""Conditional GAN: FiLM or style-based generator, projection discriminator, hinge loss, spectral
-norm, EMA. ``GANConfig.arch`` picks the generator (:mod:`.stylegan` for ``style``)."""
+"""Conditional GAN: FiLM or style-based generator (``GANConfig.arch``; :mod:`.stylegan` for
+``style``), projection discriminator, hinge loss, spectral norm, EMA; optional DiffAugment on
+everything D sees and lazy R1 regularisation."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
-from enum import StrEnum
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from productstudio.errors import InvalidParamsError
 from productstudio.models.conditioning.fusion import CondBatch, ConditionConfig, ConditionEncoder
 from productstudio.models.data import Vocab
+from productstudio.models.generators.augment import DiffAugmentParams, diff_augment
 from productstudio.models.generators.base import GENERATORS, ConditionalGenerator, Ema
-from productstudio.models.generators.layers import CondDecoder, levels
+from productstudio.models.generators.configs import GANArch, GANConfig, levels
+from productstudio.models.generators.layers import CondDecoder
 from productstudio.models.generators.stylegan import StyleGenerator
-
-
-class GANArch(StrEnum):
-    """Generator architecture of the conditional GAN."""
-
-    FILM = "film"  # FiLM-conditioned up-sampling decoder
-    STYLE = "style"  # StyleGAN2-like: mapping network, modulated convs, noise, mixing
-
-
-@dataclass(frozen=True)
-class GANConfig:
-    size: int = 64
-    z_dim: int = 64
-    g_channels: int = 32
-    d_channels: int = 32
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
-    beta1: float = 0.0
-    beta2: float = 0.999
-    ema_decay: float = 0.999
-    p_drop_all: float = 0.0
-    p_drop_each: float = 0.1
-    arch: GANArch = GANArch.FILM
-    # style arch only (see stylegan.py)
-    w_dim: int = 128
-    mapping_layers: int = 4
-    mixing_prob: float = 0.9  # style mixing during training
-    truncation: float = 1.0  # psi used by sample(); 1 = no truncation
-    truncation_samples: int = 64  # noise vectors averaged for the per-condition centre
-
-    def __post_init__(self) -> None:
-        levels(self.size)
-        object.__setattr__(self, "arch", GANArch(self.arch))
-        if self.z_dim < 1 or self.g_channels < 1 or self.d_channels < 1:
-            raise InvalidParamsError("GANConfig: z_dim and channels must be >= 1")
-        if not 0.0 <= self.ema_decay < 1.0:
-            raise InvalidParamsError(f"GANConfig.ema_decay must be in [0, 1), got {self.ema_decay}")
-        if self.w_dim < 1 or self.mapping_layers < 1 or self.truncation_samples < 1:
-            raise InvalidParamsError(
-                "GANConfig: w_dim, mapping_layers and truncation_samples must be >= 1"
-            )
-        if not 0.0 <= self.mixing_prob <= 1.0:
-            raise InvalidParamsError(
-                f"GANConfig.mixing_prob must be in [0, 1], got {self.mixing_prob}"
-            )
-        if not 0.0 <= self.truncation <= 2.0:
-            raise InvalidParamsError(
-                f"GANConfig.truncation must be in [0, 2], got {self.truncation}"
-            )
 
 
 class _Generator(nn.Module):
@@ -124,6 +74,13 @@ class ConditionalGAN(ConditionalGenerator):
         )
         self.D = _Discriminator(config, cond_config)
         self.G_ema = Ema.copy(self.G)
+        self.augment = (
+            DiffAugmentParams(policy=config.augment, p=config.augment_p) if config.augment else None
+        )
+
+    def _aug(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        """DiffAugment (when configured): applied to real AND fake images before D."""
+        return x if self.augment is None else diff_augment(x, self.augment, g)
 
     def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         c = self.config
@@ -154,17 +111,29 @@ class ConditionalGAN(ConditionalGenerator):
         optimizers: dict[str, torch.optim.Optimizer],
         generator: torch.Generator,
     ) -> dict[str, float]:
-        # discriminator: hinge loss
+        c = self.config
+        # discriminator: hinge loss on augmented reals and fakes
         with torch.no_grad():
             fake = self._fake(self.G, cond, generator)
-        d_real, d_fake = self.D(x, cond), self.D(fake, cond)
+        d_real = self.D(self._aug(x, generator), cond)
+        d_fake = self.D(self._aug(fake, generator), cond)
         loss_d = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
+        stats: dict[str, float] = {}
+        if c.r1_gamma > 0 and step % c.r1_every == 0:
+            # lazy R1: gamma/2 * E|grad_x D(aug(x))|^2 every r1_every steps, scaled up to match
+            xr = x.detach().requires_grad_(True)
+            (grad,) = torch.autograd.grad(
+                self.D(self._aug(xr, generator), cond).sum(), xr, create_graph=True
+            )
+            r1 = grad.pow(2).sum((1, 2, 3)).mean()
+            loss_d = loss_d + 0.5 * c.r1_gamma * c.r1_every * r1
+            stats["r1"] = float(r1.detach())
         optimizers["d"].zero_grad(set_to_none=True)
         loss_d.backward()
         optimizers["d"].step()
-        # generator
+        # generator (through the same augmentation, so G gets gradients of what D judges)
         fake = self._fake(self.G, cond, generator)
-        loss_g = -self.D(fake, cond).mean()
+        loss_g = -self.D(self._aug(fake, generator), cond).mean()
         optimizers["g"].zero_grad(set_to_none=True)
         loss_g.backward()
         optimizers["g"].step()
@@ -174,6 +143,7 @@ class ConditionalGAN(ConditionalGenerator):
             "loss_g": float(loss_g.detach()),
             "d_real": float(d_real.detach().mean()),
             "d_fake": float(d_fake.detach().mean()),
+            **stats,
         }
 
     def generate(self, cond: CondBatch, generator: torch.Generator) -> torch.Tensor:

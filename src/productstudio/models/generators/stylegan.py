@@ -39,7 +39,7 @@ from productstudio.models.conditioning.fusion import CondBatch, ConditionConfig,
 from productstudio.models.generators.layers import levels
 
 if TYPE_CHECKING:  # pragma: no cover
-    from productstudio.models.generators.gan import GANConfig
+    from productstudio.models.generators.configs import GANConfig
 
 NoiseMode = Literal["random", "const", "none"]
 _LRELU_GAIN = math.sqrt(2.0)
