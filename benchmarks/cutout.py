@@ -132,18 +132,26 @@ def _run_worker(model: str, n: int) -> dict[str, Any]:
     timed from start (pool start-up and model loading included) to the last file."""
     import resource
 
-    from productstudio.catalog import JobSpec, JobStore, default_workers, plan_tasks, run_batch
+    from productstudio.catalog import JobSpec, RunOptions, default_workers, run_catalog
 
     paths = _e2e_paths(n)
     out = Path(tempfile.mkdtemp(prefix="e2e-run-"))
+    src = Path(tempfile.mkdtemp(prefix="e2e-src-"))
+    for i, p in enumerate(paths):
+        os.symlink(p, src / f"{i}{p.suffix}")
     spec = JobSpec(model=str(shared_root() / "weights" / "segmentation" / WEIGHTS[model]))
-    tasks = plan_tasks(((str(i), p) for i, p in enumerate(paths)), out, spec.suffix)
     workers = default_workers()
     t = time.perf_counter()
-    report = run_batch(tasks, spec, store=JobStore("sqlite://"), workers=workers)
+    report = run_catalog(
+        src,
+        out,
+        spec,
+        RunOptions(workers=workers, store="sqlite://", manifest="none"),  # type: ignore[arg-type]
+    )
     total = time.perf_counter() - t
-    assert report.done == len(paths), [r.message for r in report.results]
+    assert report.done == len(paths), report.failures
     shutil.rmtree(out, ignore_errors=True)
+    shutil.rmtree(src, ignore_errors=True)
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
     return {
         "total_s": total,

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from model_server import ModelServer, serve
 from productstudio.settings import get_settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,6 +66,27 @@ def _isolated_settings(
     monkeypatch.setenv("PRODUCTSTUDIO_MODELS_FILE", str(home / "config" / "models.json"))
     monkeypatch.setenv("HF_HUB_CACHE", str(home / "hf-hub"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    # no test downloads a model: `--model auto` with nothing found falls back to classical
+    # (tests of the first-run download unset this and serve files from 127.0.0.1)
+    monkeypatch.setenv("PRODUCTSTUDIO_OFFLINE", "1")
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
+
+
+@pytest.fixture
+def model_server() -> Iterator[ModelServer]:
+    """A model file server on 127.0.0.1 that records its requests."""
+    with serve() as srv:
+        yield srv
+
+
+@pytest.fixture
+def online(monkeypatch: pytest.MonkeyPatch, model_server: ModelServer) -> ModelServer:
+    """Downloads allowed, from ``model_server`` only (``PRODUCTSTUDIO_MODELS_URL``)."""
+    monkeypatch.delenv("PRODUCTSTUDIO_OFFLINE", raising=False)
+    monkeypatch.setenv("PRODUCTSTUDIO_MODELS_URL", model_server.url)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    get_settings.cache_clear()
+    return model_server

@@ -28,6 +28,29 @@ def test_main_job_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     assert (got.pixels[0, 0] == 255).all()
 
 
+def test_catalog_run_example(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """docs/examples/catalog_run.py: two presets per photo, a manifest, status from the store."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i, colour in enumerate([(20, 90, 170), (170, 40, 30)]):
+        img = np.full((150, 200, 3), 238, np.uint8)
+        img[40:110, 60:140] = colour
+        Image.fromarray(img).save(photos / f"p{i}.jpg")
+    out = tmp_path / "out"
+    monkeypatch.setattr(sys, "argv", ["catalog_run.py", str(photos), str(out)])
+    runpy.run_path(str(EXAMPLES / "catalog_run.py"), run_name="__main__")
+    printed = capsys.readouterr().out
+    assert "4 done, 0 already done, 0 failed" in printed and "{'done': 4}" in printed
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.jpg")) == [
+        "p0/etsy.jpg",
+        "p0/main.jpg",
+        "p1/etsy.jpg",
+        "p1/main.jpg",
+    ]
+
+
 def test_scene_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """docs/examples/scene.py on a real packshot with the tiny random-weight inpainting model:
     two candidates, each with its settings, the product's opaque pixels exact."""

@@ -18,7 +18,7 @@ Example:
     >>> cut.image.shape, int(cut.image[60, 80, 3]), int(cut.image[5, 5, 3])
     ((120, 160, 4), 255, 0)
 
-Batch runs over a catalogue go through :mod:`productstudio.catalog` (``run_batch``).
+Batch runs over a catalogue go through :func:`productstudio.catalog.run_catalog`.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ ProductStudioError
 │   ├── UnknownBackendError      (also a KeyError)
 │   ├── WeightsNotFoundError
 │   ├── WeightsChecksumError
+│   ├── DownloadError            (offline, unreachable, HTTP error, cut-off transfer)
 │   └── MissingDependencyError
 ├── RecipeError                  (carries file, line, key)
 ├── JobError
@@ -110,6 +111,10 @@ class WeightsChecksumError(BackendError):
     """Downloaded or local weights do not match their pinned sha256."""
 
 
+class DownloadError(BackendError):
+    """A model download was not possible (offline mode, no network, HTTP error, cut off)."""
+
+
 class MissingDependencyError(BackendError):
     """An optional package is not installed; the message names the pip command."""
 
@@ -170,6 +175,7 @@ class Extra(StrEnum):
     SERVER = "server"
     RAY = "ray"
     POSTGRES = "postgres"
+    REPORT = "report"
 
 
 def install_hint(extra: Extra | str | None = None, *, requirements: str | None = None) -> str:

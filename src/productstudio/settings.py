@@ -15,6 +15,12 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+def _user_cache() -> Path:
+    """``$XDG_CACHE_HOME`` when set to an absolute path (XDG spec), else ``~/.cache``."""
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    return Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".cache"
+
+
 class Settings(BaseSettings):
     """ProductStudio settings; see the module docstring for precedence."""
 
@@ -29,8 +35,19 @@ class Settings(BaseSettings):
     )
     threads: int = Field(0, ge=0, description="Threads per worker for ONNX/torch; 0 = auto.")
     cache_dir: Path = Field(
-        Path.home() / ".cache" / "productstudio",
-        description="Where `models pull` stores downloads.",
+        default_factory=lambda: _user_cache() / "productstudio",
+        description="Where `models pull` and the first-run download store models "
+        "(default: $XDG_CACHE_HOME/productstudio, else ~/.cache/productstudio).",
+    )
+    offline: bool = Field(
+        False,
+        description="Never download anything: `--model auto` with no model found uses the "
+        "built-in classical segmenter instead of fetching the recommended model.",
+    )
+    models_url: str | None = Field(
+        None,
+        description="Base URL that model downloads come from instead of rembg's GitHub "
+        "release (a mirror; the pinned sha256 still applies).",
     )
     models_file: Path | None = Field(
         None,

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import http.server
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +11,6 @@ from typer.testing import CliRunner
 
 from productstudio.cli import app
 from productstudio.imaging import load_image
-from productstudio.models.registry import BackendEntry
 
 runner = CliRunner()
 
@@ -114,56 +109,3 @@ def test_models_list_and_verify(monkeypatch: pytest.MonkeyPatch, weights_dir: Pa
     r = runner.invoke(app, ["models", "verify", "u2netp", "classical"])
     assert r.exit_code == 0, r.output
     assert "ok" in r.stdout
-
-
-@pytest.fixture
-def http_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """A file server on 127.0.0.1 (never the internet)."""
-    root = tmp_path / "srv"
-    root.mkdir()
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *a, **k):  # type: ignore[no-untyped-def]
-            super().__init__(*a, directory=str(root), **k)
-
-        def log_message(self, *a):  # type: ignore[no-untyped-def]
-            pass
-
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
-    t.start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}", root
-    srv.shutdown()
-
-
-def test_models_pull_verifies_sha256(http_server: tuple[str, Path], tmp_path: Path) -> None:
-    """A good file is stored; a tampered one is refused and leaves nothing behind."""
-    from productstudio.errors import WeightsChecksumError
-    from productstudio.models.pull import pull
-
-    base, root = http_server
-    payload = b"model-bytes" * 1000
-    (root / "m.onnx").write_bytes(payload)
-    entry: BackendEntry[object] = BackendEntry(
-        "m",
-        "test",
-        lambda p: None,
-        file_names=("m.onnx",),
-        sha256=hashlib.sha256(payload).hexdigest(),
-    )
-    dest = tmp_path / "cache"
-    got = pull(entry, url=f"{base}/m.onnx", dest_dir=dest)
-    assert got.read_bytes() == payload
-    (root / "m.onnx").write_bytes(payload + b"evil")
-    with pytest.raises(WeightsChecksumError):
-        pull(entry, url=f"{base}/m.onnx", dest_dir=tmp_path / "c2")
-    assert not any((tmp_path / "c2").iterdir())
-
-
-def test_models_pull_cli_with_url(http_server: tuple[str, Path]) -> None:
-    """`models pull u2netp --url` from a local server; the pin is rembg's file, so our
-    rebuilt file is refused with a checksum error (exit 2)."""
-    base, root = http_server
-    root.joinpath("u2netp.onnx").write_bytes(b"not the real model")
-    r = runner.invoke(app, ["models", "pull", "u2netp", "--url", f"{base}/u2netp.onnx"])
-    assert r.exit_code == 2 and "sha256" in r.stderr

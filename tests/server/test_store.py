@@ -68,7 +68,7 @@ def test_postgres_store_and_batch_items(tmp_path: Path, photo_path: Path) -> Non
 
     rows = JobStore(PG_URL)
     try:
-        assert any(r.source == str(src) for r in rows.rows())
+        assert any(r["source"] == str(src) and r["status"] == "done" for r in rows.items())
     finally:
         rows.close()
 

@@ -1,35 +1,46 @@
 """Layer 5: batch runs over a whole catalogue (folders, CSV, JSONL).
 
-``list_items`` reads the inputs, ``plan_tasks`` names the outputs, ``run_batch`` processes
-them with a local process pool (one worker object per process) and records every outcome in a
-``JobStore`` (SQLite by default, PostgreSQL by URL), so interrupted runs resume.
+:func:`run_catalog` is the one entry point (the CLI's ``run``, the server and the benchmarks
+call it): it lists the inputs, plans the outputs, records every item in a job store (SQLite
+by default, PostgreSQL by URL) and processes them with an executor, so interrupted runs
+resume.
 """
 
-from productstudio.catalog.batch import (
-    BatchReport,
-    default_workers,
-    open_store,
-    plan_tasks,
-    run_batch,
+from productstudio.catalog._driver import default_workers
+from productstudio.catalog.job import (
+    Executor,
+    ManifestFormat,
+    RunOptions,
+    RunSummary,
+    run_catalog,
 )
-from productstudio.catalog.sources import CatalogItem, Missing, list_items
-from productstudio.catalog.store import JobStore, SourceStamp, Status
-from productstudio.catalog.worker import ItemResult, JobSpec, MainImageWorker, Task
+from productstudio.catalog.sources import CatalogItem, Missing, iter_items, list_items
+from productstudio.catalog.store import JobStore, RunState, Status
+from productstudio.catalog.worker import (
+    CatalogWorker,
+    ItemResult,
+    JobSpec,
+    MainImageWorker,
+    Task,
+)
 
 __all__ = [
-    "BatchReport",
     "CatalogItem",
+    "CatalogWorker",
+    "Executor",
     "ItemResult",
     "JobSpec",
     "JobStore",
     "MainImageWorker",
+    "ManifestFormat",
     "Missing",
-    "SourceStamp",
+    "RunOptions",
+    "RunState",
+    "RunSummary",
     "Status",
     "Task",
     "default_workers",
+    "iter_items",
     "list_items",
-    "open_store",
-    "plan_tasks",
-    "run_batch",
+    "run_catalog",
 ]

@@ -1,12 +1,18 @@
 """The per-image worker of a batch run.
 
 Like Ray Data's ``map_batches`` callables: the class loads its model once in ``__init__``
-(picklable constructor arguments), and ``__call__`` processes one item, writes its output
-atomically and returns an :class:`ItemResult`. The local pool and Ray run the same class.
+(picklable constructor arguments), ``__call__`` processes one item, writes its output
+atomically and returns an :class:`ItemResult`, and :meth:`MainImageWorker.process_batch`
+does a list of them. :class:`CatalogWorker` holds one worker per preset of a run; the
+serial, local-pool and Ray runners all run it (``catalog/runners``).
 
 The worker runs a recipe and nothing else: :meth:`JobSpec.build_recipe` is the spec's
 recipe file or preset, or else the main job (the ``amazon-main`` preset with the spec's
 canvas, cut-out, background and format: :func:`productstudio.recipes.main_image_recipe`).
+
+Each result carries the input's content hash (sha256 of its bytes), the output's hash and
+size and per-stage timings (read, decode, process, encode, write); an item whose recorded
+input hash still matches and whose output is intact is *skipped* without decoding.
 """
 
 from __future__ import annotations
@@ -14,19 +20,26 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import socket
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
+from productstudio.catalog.faults import fault_point
 from productstudio.catalog.store import Status
-from productstudio.errors import InvalidParamsError, ProductStudioError
+from productstudio.errors import InputError, InvalidParamsError, ProductStudioError
 from productstudio.imaging import ImageFormat, LoadedImage, load_image, write_atomic
 from productstudio.imaging.color import parse_color
 from productstudio.models.segmenters import Segmenter, load_segmenter
 from productstudio.ops.canvas import CanvasParams, MinSize
 from productstudio.ops.cutout import CutoutParams
 from productstudio.recipes import Recipe, RecipeResult, StepContext, load_recipe, main_image_recipe
+
+if TYPE_CHECKING:
+    from productstudio.catalog.fetching import FetchOptions
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +108,15 @@ class JobSpec:
             return load_recipe(self.recipe).output_settings().format.suffix
         return self.fmt.suffix
 
+    @property
+    def preset(self) -> str:
+        """The label of this spec's outputs (``{preset}`` in templates)."""
+        if self.recipe is None:
+            return "main"
+        if self.recipe.lower().endswith((".yaml", ".yml")):
+            return Path(self.recipe).stem
+        return self.recipe
+
     def settings_hash(self) -> str:
         """A short stable hash of the settings (and of the recipe file's contents)."""
         data = json.dumps(asdict(self), sort_keys=True, default=str)
@@ -105,17 +127,40 @@ class JobSpec:
 
 @dataclass(frozen=True, slots=True)
 class Task:
-    """One unit of work: read ``source``, write ``output``."""
+    """One unit of work: read ``source``, write ``output``.
+
+    Attributes:
+        key: the item's id (names its outputs).
+        source: the input file.
+        output: the output file.
+        attrs: catalogue attributes (CSV/JSONL columns).
+        item_id: the item's row in the job store (0 outside a store).
+        preset: which of the run's specs makes this output.
+        done_input_hash: the input hash recorded with the output now on disk, when that output
+            is done for this job: if the input still has that hash and the output is intact,
+            the item is skipped.
+        done_output_size: that output's recorded size in bytes.
+        url: an http(s) URL to download instead of reading ``source``.
+    """
 
     key: str
     source: Path
     output: Path
     attrs: tuple[tuple[str, str], ...] = ()
+    item_id: int = 0
+    preset: str = ""
+    done_input_hash: str | None = None
+    done_output_size: int | None = None
+    url: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class ItemResult:
-    """What happened to one item."""
+    """What happened to one item.
+
+    ``retryable`` marks transient failures (I/O hiccups, network, a crashed worker) that a
+    run retries with back-off; other failures are permanent and keep their reason.
+    """
 
     key: str
     source: Path
@@ -125,20 +170,94 @@ class ItemResult:
     seconds: float = 0.0
     confidence: float | None = None
     backend: str = ""
+    item_id: int = 0
+    preset: str = ""
+    timings: tuple[tuple[str, float], ...] = ()
+    input_hash: str | None = None
+    input_size: int | None = None
+    input_mtime_ns: int | None = None
+    output_hash: str | None = None
+    output_size: int | None = None
+    unsure: bool = False
+    retryable: bool = False
+    worker: str = ""
+    rss_mb: float = 0.0
+
+
+class TransientError(InputError):
+    """A failure worth retrying (an I/O hiccup, a network error): the run retries it."""
+
+
+def worker_id() -> str:
+    """``host:pid`` of this process."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def read_input(path: Path) -> tuple[bytes, int, int]:
+    """The file's bytes, size and modification time (ns), read through one descriptor.
+
+    Raises:
+        InputError: missing, a folder or unreadable (permanent); TransientError: other I/O
+            errors.
+    """
+    try:
+        with path.open("rb") as fh:
+            st = os.fstat(fh.fileno())
+            data = fh.read()
+    except FileNotFoundError:
+        raise InputError(
+            f'Cannot read "{path}": no such file. Check the path.', path=path
+        ) from None
+    except IsADirectoryError:
+        raise InputError(
+            f'Cannot read "{path}": it is a folder, not an image.', path=path
+        ) from None
+    except PermissionError:
+        raise InputError(
+            f'Cannot read "{path}": permission denied. Make the file readable (chmod +r).',
+            path=path,
+        ) from None
+    except OSError as exc:
+        raise TransientError(f'Cannot read "{path}": {exc.strerror or exc}.', path=path) from None
+    return data, int(st.st_size), int(st.st_mtime_ns)
+
+
+def _output_intact(task: Task) -> bool:
+    try:
+        return task.done_output_size is not None and task.output.stat().st_size == (
+            task.done_output_size
+        )
+    except OSError:
+        return False
+
+
+def _remove_stale_parts(output: Path) -> None:
+    """Delete temp files a killed run left beside ``output`` (``.NAME.*.part``)."""
+    try:
+        for part in output.parent.glob(f".{output.name}.*.part"):
+            part.unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 class MainImageWorker:
     """Photo → the job's recipe (by default the main job: cut-out → canvas → background →
     encoded file) → output file."""
 
-    def __init__(self, spec: JobSpec, threads: int | None = None) -> None:
+    def __init__(
+        self, spec: JobSpec, threads: int | None = None, fetch: FetchOptions | None = None
+    ) -> None:
         import cv2
+
+        from productstudio.catalog.fetching import FetchOptions, HostLimiter
 
         if threads:
             cv2.setNumThreads(threads)
         self.spec = spec
         self.segmenter: Segmenter = load_segmenter(spec.model)
         self.recipe: Recipe = spec.build_recipe()
+        self.fetch = fetch or FetchOptions()
+        self.limiter = HostLimiter(self.fetch.per_host)
 
     def apply(
         self, loaded: LoadedImage, source: str | None = None, attrs: dict[str, str] | None = None
@@ -154,39 +273,140 @@ class MainImageWorker:
 
     def __call__(self, task: Task) -> ItemResult:
         t0 = time.perf_counter()
+        timings: dict[str, float] = {}
+        digest: str | None = None
+        size: int | None = None
+        mtime: int | None = None
+        name = task.url or str(task.source)
         try:
-            loaded = load_image(task.source, max_pixels=self.spec.max_pixels, name=str(task.source))
-            result = self.apply(loaded, str(task.source), dict(task.attrs))
-            write_atomic(self.recipe.encode(result), task.output)
+            if task.url:
+                from productstudio.catalog.fetching import fetch_input
+
+                data = fetch_input(task.url, self.fetch, self.limiter)
+                size = len(data)
+            else:
+                data, size, mtime = read_input(task.source)
+            digest = hashlib.sha256(data).hexdigest()
+            timings["read"] = time.perf_counter() - t0
+            if task.done_input_hash == digest and _output_intact(task):
+                return ItemResult(
+                    task.key,
+                    task.source,
+                    task.output,
+                    Status.SKIPPED,
+                    "unchanged since the last run",
+                    time.perf_counter() - t0,
+                    item_id=task.item_id,
+                    preset=task.preset,
+                    input_hash=digest,
+                    input_size=size,
+                    input_mtime_ns=mtime,
+                    worker=worker_id(),
+                )
+            fault_point("decode")
+            t = time.perf_counter()
+            loaded = load_image(data, max_pixels=self.spec.max_pixels, name=name)
+            timings["decode"] = time.perf_counter() - t
+            t = time.perf_counter()
+            result = self.apply(loaded, name, dict(task.attrs))
+            timings["process"] = time.perf_counter() - t
+            t = time.perf_counter()
+            encoded = self.recipe.encode(result)
+            timings["encode"] = time.perf_counter() - t
+            t = time.perf_counter()
+            _remove_stale_parts(task.output)
+            write_atomic(encoded, task.output, before_rename=lambda: fault_point("write"))
+            timings["write"] = time.perf_counter() - t
         except ProductStudioError as exc:
             return ItemResult(
-                task.key, task.source, None, Status.FAILED, str(exc), time.perf_counter() - t0
+                task.key,
+                task.source,
+                None,
+                Status.FAILED,
+                str(exc),
+                time.perf_counter() - t0,
+                item_id=task.item_id,
+                preset=task.preset,
+                timings=tuple(timings.items()),
+                input_hash=digest,
+                input_size=size,
+                input_mtime_ns=mtime,
+                retryable=isinstance(exc, TransientError),
+                worker=worker_id(),
             )
+        notes = [*loaded.notes, *result.notes]
         return ItemResult(
             task.key,
             task.source,
             task.output,
             Status.DONE,
-            "; ".join([*loaded.notes, *result.notes]),
+            "; ".join(notes),
             time.perf_counter() - t0,
             result.context.confidence,
             self.segmenter.name,
+            item_id=task.item_id,
+            preset=task.preset,
+            timings=tuple(timings.items()),
+            input_hash=digest,
+            input_size=size,
+            input_mtime_ns=mtime,
+            output_hash=hashlib.sha256(encoded).hexdigest(),
+            output_size=len(encoded),
+            unsure=any("unsure" in n for n in notes),
+            worker=worker_id(),
         )
 
-
-# -- process-pool plumbing: one worker object per process ------------------------------
-_WORKER: Any = None
-
-
-def _init_process(spec: JobSpec, threads: int) -> None:
-    global _WORKER
-    from productstudio.settings import get_settings
-
-    get_settings().threads = threads
-    _WORKER = MainImageWorker(spec, threads)
+    def process_batch(self, tasks: Sequence[Task]) -> list[ItemResult]:
+        """Process ``tasks`` one after another (failures are results, never exceptions)."""
+        return [self(t) for t in tasks]
 
 
-def _run_in_process(task: Task) -> ItemResult:
-    assert _WORKER is not None, "worker process not initialised"
-    result: ItemResult = _WORKER(task)
-    return result
+class CatalogWorker:
+    """The worker of a catalogue run: one :class:`MainImageWorker` per spec (preset), each
+    model loaded once per process; the callable class every runner executes.
+
+    Args:
+        specs: the run's specs; tasks name theirs by :attr:`JobSpec.preset`.
+        threads: threads for OpenCV/ONNX in this process (``None``: the settings).
+    """
+
+    def __init__(
+        self,
+        specs: Sequence[JobSpec],
+        threads: int | None = None,
+        fetch: FetchOptions | None = None,
+    ) -> None:
+        if threads:
+            from productstudio.settings import get_settings
+
+            get_settings().threads = threads
+        self.workers = {spec.preset: MainImageWorker(spec, threads, fetch) for spec in specs}
+        for w in self.workers.values():  # one download limiter per process
+            w.limiter = next(iter(self.workers.values())).limiter
+        self.default = next(iter(self.workers.values()))
+
+    def process_batch(self, tasks: Sequence[Task]) -> list[ItemResult]:
+        """Run each task with its preset's worker; an unexpected exception (a bug) fails that
+        item with its type and message instead of stopping the whole run."""
+        results = []
+        for t in tasks:
+            try:
+                results.append(self.workers.get(t.preset, self.default)(t))
+            except Exception as exc:  # one bad item must not end a million-item run
+                log.exception("unexpected error on %s", t.url or t.source)
+                results.append(
+                    ItemResult(
+                        t.key,
+                        t.source,
+                        None,
+                        Status.FAILED,
+                        f"{t.url or t.source}: unexpected error ({type(exc).__name__}: {exc}); "
+                        "please report it with this file",
+                        item_id=t.item_id,
+                        preset=t.preset,
+                        worker=worker_id(),
+                    )
+                )
+        return results
+
+    __call__ = process_batch

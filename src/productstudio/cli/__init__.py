@@ -13,6 +13,7 @@ from productstudio.cli import generate_cmds  # noqa: F401  isort: skip
 from productstudio.cli import translate_cmd  # noqa: F401  isort: skip
 from productstudio.cli import recipe_cmds  # noqa: F401  isort: skip
 from productstudio.cli import edit_cmds  # noqa: F401  isort: skip
+from productstudio.cli import catalog_cmds  # noqa: F401  isort: skip
 from productstudio.cli import feedback_cmds  # noqa: F401  isort: skip
 from productstudio.cli import scene_cmds  # noqa: F401  isort: skip
 from productstudio.cli import models_cmds  # noqa: F401  isort: skip

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,12 +21,14 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.progress import (
     BarColumn,
+    DownloadColumn,
     MofNCompleteColumn,
     Progress,
     SpinnerColumn,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
+    TransferSpeedColumn,
 )
 
 from productstudio.errors import ProductStudioError
@@ -56,14 +59,30 @@ F = TypeVar("F", bound=Callable[..., Any])
 def _root(
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks and debug logs."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or info logs."),
+    offline: bool = typer.Option(
+        False,
+        "--offline",
+        help="Never download anything (as PRODUCTSTUDIO_OFFLINE=1): `--model auto` with no "
+        "model found uses the built-in classical segmenter.",
+    ),
 ) -> None:
     state.debug = debug
     state.quiet = quiet
+    if offline:
+        go_offline()
     level = logging.DEBUG if debug else (logging.ERROR if quiet else logging.WARNING)
     root = logging.getLogger("productstudio")
     root.handlers[:] = [RichHandler(console=err, show_path=debug, show_time=False, markup=False)]
     root.setLevel(level)
     root.propagate = False
+
+
+def go_offline() -> None:
+    """``--offline``: set offline mode for this process and the workers it starts."""
+    from productstudio.settings import get_settings
+
+    os.environ["PRODUCTSTUDIO_OFFLINE"] = "1"
+    get_settings.cache_clear()
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
@@ -115,3 +134,33 @@ def progress_bar(description: str, total: int) -> Iterator[Callable[[int, int], 
             prog.update(task, completed=done, total=total_)
 
         yield update
+
+
+@contextmanager
+def byte_progress(description: str) -> Iterator[Callable[[int, int], None]]:
+    """A download bar (bytes, speed) on stderr that appears on the first ``(done, total)``
+    call only, so a download that never starts leaves no empty bar behind."""
+    bar: dict[str, Any] = {}
+
+    def update(done: int, total: int) -> None:
+        if not progress_enabled():
+            return
+        if not bar:
+            prog = Progress(
+                SpinnerColumn(),
+                TextColumn("[progress.description]{task.description}"),
+                BarColumn(),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                TimeRemainingColumn(),
+                console=err,
+            )
+            prog.start()
+            bar["prog"], bar["task"] = prog, prog.add_task(description, total=total or None)
+        bar["prog"].update(bar["task"], completed=done, total=total or None)
+
+    try:
+        yield update
+    finally:
+        if bar:
+            bar["prog"].stop()

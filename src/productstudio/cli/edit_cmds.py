@@ -46,9 +46,9 @@ def _product_mask(image: Image, mask: Path | None, model: str) -> Mask:
     own = alpha_product_mask(image)
     if own is not None:
         return own
-    from productstudio.models.segmenters import load_segmenter
+    from productstudio.cli.main_cmds import pick_segmenter  # `auto` as for run/cutout
 
-    seg = load_segmenter(model).segment(image)
+    seg = pick_segmenter(model).load().segment(image)
     if seg.unsure:
         err.print(f"warning: the product mask is unsure ({'; '.join(seg.notes)})")
     return seg.mask

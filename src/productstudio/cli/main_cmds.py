@@ -8,25 +8,76 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from productstudio.cli.app import app, err, fail, handle_errors, out, progress_bar
+from productstudio.cli.app import (
+    app,
+    byte_progress,
+    err,
+    fail,
+    go_offline,
+    handle_errors,
+    out,
+    progress_bar,
+)
 from productstudio.errors import InvalidParamsError
 from productstudio.imaging import ImageFormat, encode_image, encode_mask, load_image, write_atomic
-from productstudio.models.discovery import available, find_weights, resolve
+from productstudio.models.discovery import (
+    Pick,
+    Resolved,
+    available,
+    find_weights,
+    resolve,
+)
 from productstudio.models.pull import pull, verify
-from productstudio.models.segmenters import SEGMENTERS, load_segmenter
+from productstudio.models.segmenters import (
+    FIRST_RUN_MODEL,
+    SEGMENTERS,
+    Segmenter,
+    resolve_segmenter,
+)
 from productstudio.ops.canvas import Align
 from productstudio.ops.cutout import CutoutParams, Refine, cutout
 
 if TYPE_CHECKING:
+    from productstudio.catalog.job import RunSummary
     from productstudio.catalog.worker import ItemResult
 
 MODEL_HELP = (
     "Segmenter: a name (see `productstudio models list`), 'auto' (best model found in "
-    "PRODUCTSTUDIO_MODELS or rembg's ~/.u2net, else the built-in classical one) or a path to "
-    "an .onnx file."
+    "PRODUCTSTUDIO_MODELS, rembg's ~/.u2net or the cache; on a first run with none it "
+    f"downloads {FIRST_RUN_MODEL}, else the built-in classical one) or a path to an .onnx file."
 )
+OFFLINE_HELP = (
+    "Never download: with no model found, `--model auto` uses the built-in classical "
+    "segmenter (plain backgrounds only). Same as PRODUCTSTUDIO_OFFLINE=1."
+)
+
+
+def pick_segmenter(
+    model: str, *, offline: bool = False, header: bool = False
+) -> Resolved[Segmenter]:
+    """Resolve ``--model`` once, before any work, the same way for every command: the
+    first-run download's notice line and progress bar, or why it fell back, go to stderr.
+
+    Args:
+        header: the caller prints :meth:`Resolved.describe` in its own header line (``run``);
+            otherwise a first-run download or a fallback is told here in one line.
+    """
+    if offline:
+        go_offline()
+
+    def notice(message: str) -> None:
+        err.print("[yellow]![/] " + escape(message), highlight=False)
+
+    with byte_progress(f"download {FIRST_RUN_MODEL}") as bar:
+        chosen = resolve_segmenter(model, on_notice=notice, on_progress=bar)
+    if chosen.problem:
+        notice(chosen.problem)
+    if not header and chosen.pick in (Pick.DOWNLOADED, Pick.FALLBACK):
+        err.print(f"segmenter: {escape(chosen.describe())}", highlight=False)
+    return chosen
 
 
 def _format_option(value: str) -> ImageFormat:
@@ -38,13 +89,25 @@ def _format_option(value: str) -> ImageFormat:
         ) from None
 
 
+EXECUTOR_HELP = (
+    "Where items run: serial (this process), local (a process pool) or ray (Ray Data actors; "
+    "a local Ray unless --ray-address is given)."
+)
+
+
 @app.command()
 @handle_errors
 def run(
     inputs: Path = typer.Argument(
-        ..., help="A folder of photos (searched recursively), one photo, or a CSV/JSONL list."
+        ...,
+        help="A folder of photos (searched recursively), one photo, or a CSV/JSONL list.",
     ),
-    output: Path = typer.Option(..., "--output", "-o", help="Output folder (created if missing)."),
+    output: Path = typer.Option(
+        ...,
+        "--output",
+        "-o",
+        help="Output folder (created if missing); for one photo, a file name such as out.jpg.",
+    ),
     model: str = typer.Option("auto", "--model", "-m", help=MODEL_HELP),
     size: int = typer.Option(
         2000, help="Square canvas side in px (use --width/--height for others)."
@@ -56,110 +119,145 @@ def run(
     background: str = typer.Option(
         "#ffffff", help="Canvas colour (hex or CSS name), or 'transparent'."
     ),
-    fmt: str = typer.Option(
-        "jpg", "--format", "-f", help="Output format: jpg, png, webp, avif, tif."
+    fmt: str | None = typer.Option(
+        None,
+        "--format",
+        "-f",
+        help="Output format: jpg, png, webp, avif, tif (default jpg, or the -o file's).",
     ),
     quality: int = typer.Option(92, min=1, max=100, help="JPEG/WebP/AVIF quality."),
     refine: Refine = typer.Option(Refine.NONE, help="Edge refinement of the cut-out."),
-    workers: int = typer.Option(0, min=0, help="Worker processes (0 = auto)."),
+    workers: int = typer.Option(0, min=0, help="Worker processes or Ray actors (0 = auto)."),
+    executor: str = typer.Option("local", "--executor", "-x", help=EXECUTOR_HELP),
+    ray_address: str | None = typer.Option(
+        None, help="Ray cluster address (host:6379 or ray://host:10001), with --executor ray."
+    ),
     overwrite: bool = typer.Option(False, help="Redo items that a previous run completed."),
     store: str | None = typer.Option(
         None,
-        help="Job store URL (default: SQLite file in the output folder); e.g. postgresql+psycopg://user@host/db.",
+        help="Job store URL (default: SQLite file in the output folder); e.g. "
+        "postgresql+psycopg://user@host/db, shared by runners on several machines.",
     ),
+    template: str | None = typer.Option(
+        None,
+        help="Output path template below -o: {key} (the item's id), {name}, {preset}, {ext}; "
+        "default {key}.{ext}, or {key}/{preset}.{ext} with several presets.",
+    ),
+    manifest: str = typer.Option(
+        "jsonl", help="Per-run manifest in OUTPUT/manifests/: jsonl, csv or none."
+    ),
+    batch_size: int = typer.Option(4, min=1, help="Items per worker call and store claim."),
+    retries: int = typer.Option(2, min=0, help="Retries of transient failures (with back-off)."),
     max_pixels: int | None = typer.Option(
         None, min=1, help="Refuse larger inputs (default 50 MP)."
     ),
-    preset: str | None = typer.Option(
+    preset: list[str] | None = typer.Option(
         None,
         help="A marketplace preset (see `productstudio recipe list`), e.g. amazon-main, "
-        "walmart, etsy. Replaces the canvas, background and format options.",
+        "walmart, etsy; repeat it for several outputs per item. Replaces the canvas, "
+        "background and format options.",
     ),
     recipe: Path | None = typer.Option(
         None, help="A YAML recipe file (see `productstudio recipe show amazon-main`)."
     ),
+    offline: bool = typer.Option(False, "--offline", help=OFFLINE_HELP),
 ) -> None:
     """Make marketplace-ready main images: cut out, centre, white background, square JPEG.
 
     Defaults follow Amazon's main-image rules (pure white 255/255/255, product filling 85 %
-    of a 2000x2000 sRGB JPEG). Re-running skips outputs that are already complete.
+    of a 2000x2000 sRGB JPEG). Re-running skips outputs that are already complete (same
+    input content, settings and model); a killed run continues where it stopped.
     """
-    # the catalog layer (SQLAlchemy, process pool) is imported here, not at start-up
-    from productstudio.catalog.batch import default_workers, open_store, plan_tasks, run_batch
+    # the catalog layer (SQLAlchemy, process pools, Ray) is imported here, not at start-up
+    from productstudio.catalog.job import RunOptions, run_catalog
     from productstudio.catalog.store import Status
     from productstudio.catalog.worker import MAIN_CANVAS, JobSpec
 
-    if preset and recipe:
+    presets = list(preset or [])
+    if presets and recipe:
         raise fail("give --preset or --recipe, not both")
-    recipe_ref = preset or (str(recipe) if recipe else None)
-    if recipe_ref is not None:
-        from productstudio.recipes import load_recipe
+    refs: list[str | None] = [*presets] or [str(recipe) if recipe else None]
+    for ref in refs:
+        if ref is not None:
+            from productstudio.recipes import load_recipe
 
-        load_recipe(recipe_ref)  # validate before any work: errors name file, line and key
-    f = _format_option(fmt)
-    bg = None if background.lower() in ("transparent", "none") else background
-    spec = JobSpec(
-        model=model,
-        canvas=dataclasses.replace(
-            MAIN_CANVAS, width=width or size, height=height or size, fill=fill, align=align
-        ),
-        cutout=CutoutParams(refine=refine),
-        background=bg,
-        fmt=f,
-        quality=quality,
-        max_pixels=max_pixels,
-        recipe=recipe_ref,
-    )
-    from productstudio.catalog.sources import list_items
-
-    entry, path = resolve(SEGMENTERS, model)  # fail fast on a bad --model, before any work
-    items = list_items(inputs, missing="keep", exclude=[output])
-    if not items:
-        raise fail(
-            f'no images found in "{inputs}" (looked for .jpg .png .webp .heic .avif .tif .bmp .gif)'
+            load_recipe(ref)  # validate before any work: errors name file, line and key
+    if fmt is None:
+        one_file = inputs.is_file() and output.suffix and not output.is_dir()
+        fmt = (
+            output.suffix if one_file and inputs.suffix.lower() not in (".csv", ".jsonl") else "jpg"
         )
-    tasks = plan_tasks(((it.key, it.path, dict(it.attrs)) for it in items), output, spec.suffix)
-    n_workers = workers or min(default_workers(), len(tasks))
+    bg = None if background.lower() in ("transparent", "none") else background
+    specs = [
+        JobSpec(
+            model=model,
+            canvas=dataclasses.replace(
+                MAIN_CANVAS, width=width or size, height=height or size, fill=fill, align=align
+            ),
+            cutout=CutoutParams(refine=refine),
+            background=bg,
+            fmt=_format_option(fmt),
+            quality=quality,
+            max_pixels=max_pixels,
+            recipe=ref,
+        )
+        for ref in refs
+    ]
+    options = RunOptions(
+        executor=executor,  # type: ignore[arg-type]  # validated by RunOptions
+        workers=workers,
+        ray_address=ray_address,
+        store=store,
+        overwrite=overwrite,
+        template=template,
+        manifest=manifest,  # type: ignore[arg-type]
+        batch_size=batch_size,
+        retries=retries,
+    )
+    chosen = pick_segmenter(model, offline=offline, header=True)  # fails fast, before work
+    # workers never resolve `auto` again
+    specs = [dataclasses.replace(s, model=chosen.choice) for s in specs]
     err.print(
-        f"[bold]{len(tasks)}[/] photo(s) → {output}  (segmenter: {entry.name}"
-        + (f" from {path}" if path else "")
-        + f", {n_workers} worker(s))",
+        f"{inputs} → {output}  (segmenter: {escape(chosen.describe())}"
+        + f", executor: {options.executor.value})",
         highlight=False,
     )
-    job_store = open_store(output, store)
 
     def show(res: ItemResult) -> None:
+        where = str(res.source)
         if res.status == Status.FAILED:
-            err.print(f"[red]✗[/] {res.message}", highlight=False)
-        elif res.status == Status.DONE and res.message:
-            err.print(f"[yellow]![/] {res.source}: {res.message}", highlight=False)
+            text = res.message if where in res.message else f"{where}: {res.message}"
+            err.print("[red]✗[/] " + escape(text), highlight=False)
+        elif res.status == Status.DONE and res.message:  # step notes, shown once, here
+            err.print("[yellow]![/] " + escape(f"{where}: {res.message}"), highlight=False)
 
-    try:
-        with progress_bar("run", len(tasks)) as on_progress:
-            report = run_batch(
-                tasks,
-                spec,
-                store=job_store,
-                workers=n_workers,
-                overwrite=overwrite,
-                on_progress=on_progress,
-                on_result=show,
-            )
-    finally:
-        job_store.close()
+    with progress_bar("run", 0) as on_progress:
+        summary = run_catalog(
+            inputs, output, specs, options, on_progress=on_progress, on_result=show
+        )
+    _print_summary(summary)
+    if summary.interrupted:
+        raise fail(
+            f"interrupted: {summary.done} item(s) done and kept; run the same command again "
+            "to continue",
+            130,
+        )
+    if not summary.ok:
+        raise typer.Exit(1)
 
+
+def _print_summary(summary: RunSummary) -> None:
     table = Table(title="productstudio run", show_edge=False)
     table.add_column("status")
     table.add_column("count", justify="right")
-    table.add_row("[green]done[/]", str(report.done))
-    table.add_row("skipped (already done)", str(report.skipped))
-    table.add_row("[red]failed[/]" if report.failed else "failed", str(report.failed))
-    unsure = sum(1 for r in report.results if r.status == Status.DONE and "unsure" in r.message)
-    if unsure:
-        table.add_row("[yellow]done, cut-out unsure[/]", str(unsure))
+    table.add_row("[green]done[/]", str(summary.done))
+    table.add_row("skipped (already done)", str(summary.skipped))
+    table.add_row("[red]failed[/]" if summary.failed else "failed", str(summary.failed))
+    if summary.unsure:
+        table.add_row("[yellow]done, cut-out unsure[/]", str(summary.unsure))
     out.print(table)
-    if not report.ok:
-        raise typer.Exit(1)
+    if summary.manifest is not None:
+        err.print(f"manifest: {summary.manifest}", highlight=False)
 
 
 @app.command("cutout")
@@ -180,6 +278,7 @@ def cutout_cmd(
     max_pixels: int | None = typer.Option(
         None, min=1, help="Refuse larger inputs (default 50 MP)."
     ),
+    offline: bool = typer.Option(False, "--offline", help=OFFLINE_HELP),
 ) -> None:
     """Cut one product out: an RGBA image with a soft alpha and clean edges."""
     fmt = ImageFormat.PNG if output == "-" else ImageFormat.from_suffix(output)
@@ -189,7 +288,7 @@ def cutout_cmd(
         loaded = load_image(sys.stdin.buffer.read(), name="<stdin>", max_pixels=max_pixels)
     else:
         loaded = load_image(Path(image), max_pixels=max_pixels)
-    seg = load_segmenter(model).segment(loaded.pixels)
+    seg = pick_segmenter(model, offline=offline).load().segment(loaded.pixels)
     if seg.unsure:
         err.print(
             f"[yellow]warning:[/] unsure cut-out of {loaded.source} ({seg.backend}, confidence "
@@ -238,17 +337,45 @@ def models_list(
 @models_app.command("pull")
 @handle_errors
 def models_pull(
-    name: str = typer.Argument(..., help="Model name, e.g. u2netp or isnet-general-use."),
+    name: str = typer.Argument(
+        ..., help="Model name from `productstudio models list`, e.g. u2netp or isnet-general-use."
+    ),
     url: str | None = typer.Option(
         None, help="Download from this URL instead (the sha256 pin still applies)."
     ),
     force: bool = typer.Option(False, help="Download again even if a verified copy exists."),
 ) -> None:
-    """Download a model into the cache, checking its pinned sha256."""
-    entry = SEGMENTERS.get(name)
-    with progress_bar(f"pull {name}", 0) as on_progress:
+    """Download a model into the cache, checking its pinned sha256 (rembg's release file).
+
+    Every name `models list` shows is known: segmenters download; other models say why they
+    do not (no pinned file, built in, or a pipeline to set up with `models add`)."""
+    from productstudio.errors import UnknownBackendError
+    from productstudio.models.inventory import find_backend, list_models
+
+    found = find_backend(name)
+    if found is None:
+        other = next((r for r in list_models(["pipeline", "generator"]) if r.name == name), None)
+        if other is not None and other.source == "trainable":
+            raise fail(
+                f"'{name}' is one of ProductStudio's own generators: nothing to download; "
+                f"train one with `productstudio train {name}`"
+            )
+        if other is not None:
+            raise fail(
+                f"'{name}' is a {other.kind.value} you set up yourself (`productstudio models "
+                "add NAME PATH`): `models pull` only fetches pinned model files"
+            )
+        pinned = [n for n in SEGMENTERS.names() if SEGMENTERS.get(n).sha256]
+        raise UnknownBackendError(
+            f"unknown model '{name}': `productstudio models list` shows every name; pinned "
+            f"downloads: {', '.join(pinned)}"
+        )
+    kind, entry = found
+    if entry.locate is not None or (not entry.file_names and entry.hint):
+        raise fail(f"the {kind.value} '{name}' has no file to download: {entry.hint}")
+    with byte_progress(f"pull {entry.name}") as on_progress:
         path = pull(entry, url=url, force=force, on_progress=on_progress)
-    out.print(str(path))
+    out.print(str(path), highlight=False)
 
 
 @models_app.command("verify")
@@ -315,4 +442,12 @@ def models_verify(
         raise typer.Exit(1)
 
 
-__all__ = ["cutout_cmd", "find_weights", "models_list", "models_pull", "models_verify", "run"]
+__all__ = [
+    "cutout_cmd",
+    "find_weights",
+    "models_list",
+    "models_pull",
+    "models_verify",
+    "pick_segmenter",
+    "run",
+]

@@ -10,11 +10,14 @@ import json
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from productstudio.cli.app import err, handle_errors, out, progress_bar
 from productstudio.cli.main_cmds import models_app
+from productstudio.models.inventory import ModelRow
 from productstudio.models.manage import ModelKind
+from productstudio.models.pull import human_size
 
 
 def print_inventory(kinds: list[ModelKind] | None, as_json: bool) -> None:
@@ -34,12 +37,19 @@ def print_inventory(kinds: list[ModelKind] | None, as_json: bool) -> None:
             ModelKind.GENERATOR: "generators (our own)",
         }.get(kind, f"{kind.value}s (best first; ★ = what auto picks)")
         table = Table(title=title, title_justify="left")
-        for col in ("name", "available", "where", "summary"):
-            table.add_column(col)
+        table.add_column("name", no_wrap=True)
+        for col in ("available", "where", "from", "download", "summary"):
+            table.add_column(col, overflow="fold")
         for r in mine:
             mark = ("[green]yes[/]" if r.available else "no") + (" ★" if r.auto else "")
-            table.add_row(r.name, mark, r.where, r.summary)
+            frm = r.origin or (r.source if r.source not in ("missing", "built in") else "-")
+            dl = human_size(r.download_bytes) if r.download_bytes else "-"
+            if r.download_bytes is None and r.source == "missing":
+                dl = "none pinned"
+            table.add_row(r.name, mark, escape(r.where), frm, dl, r.summary)
         out.print(table)
+        if kind is ModelKind.SEGMENTER:
+            _first_run_note(mine)
     if not any(r.kind is ModelKind.PIPELINE for r in rows) and (
         kinds is None or ModelKind.PIPELINE in kinds
     ):
@@ -48,6 +58,32 @@ def print_inventory(kinds: list[ModelKind] | None, as_json: bool) -> None:
             "(a diffusers folder, a Hugging Face cache folder or a checkpoint)",
             highlight=False,
         )
+
+
+def _first_run_note(segmenters: list[ModelRow]) -> None:
+    """What `auto` will do when no segmenter file is here, and the folders searched."""
+    from productstudio.models.discovery import model_folders
+    from productstudio.models.pull import models_cache, offline_mode
+    from productstudio.models.segmenters import FIRST_RUN_MODEL, SEGMENTERS
+
+    if not any(r.available and r.source not in ("built in", "") for r in segmenters):
+        if offline_mode():
+            err.print(
+                "auto: no segmenter file found and offline mode is on: `auto` uses classical "
+                f"(plain backgrounds only); `productstudio models pull {FIRST_RUN_MODEL}` "
+                "fetches a model when you are online.",
+                highlight=False,
+            )
+        else:
+            size = human_size(SEGMENTERS.get(FIRST_RUN_MODEL).size)
+            err.print(
+                f"auto: no segmenter file found: the first `run` or `cutout` downloads "
+                f"{FIRST_RUN_MODEL} ({size}) into {escape(str(models_cache()))}; "
+                f"`productstudio models pull {FIRST_RUN_MODEL}` does it now.",
+                highlight=False,
+            )
+    searched = ", ".join(f"{f.label}: {f.path}" for f in model_folders()) or "none exists yet"
+    err.print(f"model folders searched: {escape(searched)}", highlight=False)
 
 
 def verify_added(names: list[str]) -> bool:

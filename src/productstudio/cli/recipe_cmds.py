@@ -76,8 +76,7 @@ def check_cmd(
         if fix and rep.failed:
             assert output is not None
             ctx = StepContext(segmenter_choice=model)
-            if segmenter.loaded is not None:
-                ctx.set_segmenter(segmenter.loaded)
+            ctx.set_segmenter(segmenter.load())  # resolved once, with its notice, for all fixes
             res = recipe.apply(path, ctx)
             dest = output / (path.stem + res.suffix)
             res.save(dest)
@@ -112,12 +111,16 @@ class _LazySegmenter:
     def name(self) -> str:
         return getattr(self.loaded, "name", self.choice)
 
-    def segment(self, image: Any) -> Any:
+    def load(self) -> Any:
+        """The segmenter, resolved like `run` and `cutout` (once, with its notices)."""
         if self.loaded is None:
-            from productstudio.models.segmenters import load_segmenter
+            from productstudio.cli.main_cmds import pick_segmenter
 
-            self.loaded = load_segmenter(self.choice)
-        return self.loaded.segment(image)
+            self.loaded = pick_segmenter(self.choice).load()
+        return self.loaded
+
+    def segment(self, image: Any) -> Any:
+        return self.load().segment(image)
 
 
 recipe_app = typer.Typer(help="Validate, show and list recipes and presets.", no_args_is_help=True)

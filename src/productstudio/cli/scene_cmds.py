@@ -320,10 +320,10 @@ def scene_cmd(
     if alpha_product_mask(px) is not None:  # an RGBA cut-out is used as it is
         product = px
     else:
-        from productstudio.models.segmenters import load_segmenter
+        from productstudio.cli.main_cmds import pick_segmenter  # `auto` as for run/cutout
         from productstudio.ops.cutout import cutout
 
-        seg = load_segmenter(segmenter).segment(px[..., :3])
+        seg = pick_segmenter(segmenter).load().segment(px[..., :3])
         if seg.unsure:
             err.print(
                 f"[yellow]warning:[/] unsure cut-out ({seg.backend}, {seg.confidence:.2f}): "

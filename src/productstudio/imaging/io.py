@@ -15,6 +15,7 @@ import io
 import logging
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -538,8 +539,13 @@ def _umask() -> int:
     return mask
 
 
-def write_atomic(data: bytes, path: str | Path) -> Path:
+def write_atomic(
+    data: bytes, path: str | Path, *, before_rename: Callable[[], None] | None = None
+) -> Path:
     """Write ``data`` to ``path`` atomically: a temp file in the same folder, then rename.
+
+    ``before_rename`` is called once the temp file holds the data (flushed and synced) and
+    before it takes the final name (the batch runner's crash tests stop a run there).
 
     Raises:
         OutputError: the folder is missing or not writable, or the disk is full.
@@ -563,6 +569,8 @@ def write_atomic(data: bytes, path: str | Path) -> Path:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        if before_rename is not None:
+            before_rename()
         os.replace(tmp_name, path)
         tmp_name = None
     except OSError as exc:

@@ -34,6 +34,9 @@ class ModelRow:
         auto: what ``--model auto`` picks for this kind (or the default pipeline).
         source: ``built in``, ``found`` (discovery), ``added`` (models add), ``hf-cache``,
             ``missing`` or ``trainable``.
+        origin: for a found file, the folder it came from (``PRODUCTSTUDIO_MODELS``,
+            ``rembg (~/.u2net)``, ``cache (models pull)``, ``models add``).
+        download_bytes: the size of the pinned download ``models pull`` fetches (None: none).
     """
 
     kind: ModelKind
@@ -43,6 +46,8 @@ class ModelRow:
     summary: str
     auto: bool = False
     source: str = ""
+    origin: str = ""
+    download_bytes: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -67,23 +72,29 @@ def _registries() -> dict[ModelKind, Any]:
 
 
 def _backend_rows(kind: ModelKind, registry: Any) -> list[ModelRow]:
-    from productstudio.models.discovery import available
+    from productstudio.models.discovery import available, model_folders, origin_of
 
     found = {e.name: p for e, p in available(registry)}
     best = next(iter(found), None)
     added = {m.backend: m for m in ModelStore().all() if m.backend}
+    folders = model_folders()
     rows = []
     for name in sorted(registry.names(), key=lambda n: (-registry.get(n).rank, n)):
         e = registry.get(name)
         here = name in found
+        origin = ""
         if not e.needs_weights:
             where, source = "built in", "built in"
-        elif here:
-            where = str(found[name])
+        elif (path := found.get(name)) is not None:
+            where = str(path)
             source = "added" if name in added and str(added[name].path) == where else "found"
+            origin = origin_of(path, folders, name) or ""
         else:
             where, source = "-", "missing"
-        rows.append(ModelRow(kind, name, here, where, e.summary, name == best, source))
+        pinned = e.size if e.url and e.sha256 else None
+        rows.append(
+            ModelRow(kind, name, here, where, e.summary, name == best, source, origin, pinned)
+        )
     return rows
 
 
@@ -161,6 +172,14 @@ def _pipeline_rows() -> list[ModelRow]:
     return rows
 
 
+def find_backend(name: str) -> tuple[ModelKind, Any] | None:
+    """The registry entry called ``name`` in any backend kind (segmenters first), or None."""
+    for kind, registry in _registries().items():
+        if name in registry:
+            return kind, registry.get(name)
+    return None
+
+
 def list_models(kinds: Iterable[ModelKind | str] | None = None) -> list[ModelRow]:
     """Rows for ``kinds`` (default: every kind), grouped by kind in :class:`ModelKind` order."""
     wanted = [ModelKind(k) for k in kinds] if kinds else list(ModelKind)
@@ -178,4 +197,4 @@ def list_models(kinds: Iterable[ModelKind | str] | None = None) -> list[ModelRow
     return rows
 
 
-__all__ = ["ModelRow", "list_models"]
+__all__ = ["ModelRow", "find_backend", "list_models"]

@@ -86,12 +86,24 @@ class BackendEntry(Generic[B]):
         file_names: file names that identify this model's weights on disk (for discovery).
         rank: higher is better; ``auto`` picks the highest-ranked backend whose weights exist.
         url, sha256: where ``models pull`` downloads it from and the pinned checksum.
+        size: the pinned size of that download in bytes (``None``: unknown).
         locate: for a model that is not one file (a diffusers folder): returns where it is,
             or ``None``; used instead of the file-name search.
         hint: how to make a missing model available (shown when it is not found).
     """
 
-    __slots__ = ("file_names", "hint", "load", "locate", "name", "rank", "sha256", "summary", "url")
+    __slots__ = (
+        "file_names",
+        "hint",
+        "load",
+        "locate",
+        "name",
+        "rank",
+        "sha256",
+        "size",
+        "summary",
+        "url",
+    )
 
     def __init__(
         self,
@@ -103,6 +115,7 @@ class BackendEntry(Generic[B]):
         rank: int = 0,
         url: str | None = None,
         sha256: str | None = None,
+        size: int | None = None,
         locate: Callable[[], Path | None] | None = None,
         hint: str | None = None,
     ) -> None:
@@ -113,6 +126,7 @@ class BackendEntry(Generic[B]):
         self.rank = rank
         self.url = url
         self.sha256 = sha256
+        self.size = size
         self.locate = locate
         self.hint = hint
 

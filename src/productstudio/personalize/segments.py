@@ -19,8 +19,7 @@ audience schema when the file is loaded; any other key is a free user feature. E
 file, the line and the key.
 
 Example:
-    >>> from productstudio.personalize._yaml import load_model, node_line
-from productstudio.personalize.context import UserContext, read_text
+    >>> from productstudio.personalize.context import UserContext
     >>> rules = SegmentRules.from_text(
     ...     "version: 1\\nsegments:\\n  - {name: noir, when: {interests: noir}}\\n"
     ...     "  - {name: big, when: {basket: {gte: 100}}}\\n")

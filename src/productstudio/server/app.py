@@ -165,6 +165,15 @@ def create_app(settings: ServerSettings | None = None, **overrides: Any) -> Fast
     s = settings or load_settings(**overrides)
     if overrides and settings is not None:
         s = settings.model_copy(update=overrides)
+    if s.segmenter.strip().lower() == "auto":
+        # decided once, here, as for `run`: a first run fetches the recommended model (or says
+        # why classical is used) before the workers start; they never download (pool.py)
+        from productstudio.models.segmenters import resolve_segmenter
+
+        chosen = resolve_segmenter("auto", on_notice=log.warning)
+        (log.warning if chosen.fell_back else log.info)(
+            "segmenter: %s%s", chosen.describe(), f" ({chosen.problem})" if chosen.problem else ""
+        )
     ctx = AppContext.discover(s)
 
     @asynccontextmanager

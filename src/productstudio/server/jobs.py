@@ -8,7 +8,7 @@ process sharing the database can answer for any job. Finished jobs are deleted a
 TTL; a cancelled or failed job's files are deleted at once.
 
 Batch jobs go through :func:`run_batch_job`, the one place that calls the catalogue's batch
-runner (``catalog.run_batch``; to become ``catalog.run_catalog``): item outcomes land in the
+runner (``catalog.run_catalog``): item outcomes land in the
 catalogue's own ``ps_items`` table of the same database, and each output is checked against
 the preset's rules (text rule off) for the per-image verdict.
 """
@@ -85,15 +85,13 @@ def run_batch_job(
 ) -> list[BatchItem]:
     """Run ``preset`` over ``inputs`` into ``out_dir``; one :class:`BatchItem` per input.
 
-    This is the only call into the catalogue's batch runner; when ``catalog.run_catalog``
-    lands it replaces the body of this function.
+    This is the only call into the catalogue: :func:`productstudio.catalog.run_catalog`
+    (one serial worker in this job process, outcomes in the run store at ``store_url``).
     """
     from productstudio import api
-    from productstudio.catalog import JobSpec, JobStore, Status, plan_tasks, run_batch
+    from productstudio.catalog import CatalogItem, JobSpec, RunOptions, Status, run_catalog
 
     spec = JobSpec(model=segmenter, recipe=preset)
-    tasks = plan_tasks(((p.stem, p) for p in inputs), out_dir, spec.suffix)
-    store = JobStore(store_url)
     items: list[BatchItem] = []
 
     def on_result(res: Any) -> None:
@@ -117,10 +115,15 @@ def run_batch_job(
             )
         )
 
-    try:
-        run_batch(tasks, spec, store=store, workers=1, on_progress=on_progress, on_result=on_result)
-    finally:
-        store.close()
+    options = RunOptions(executor="serial", store=store_url, manifest="none")  # type: ignore[arg-type]
+    run_catalog(
+        [CatalogItem(p, p.stem) for p in inputs],
+        out_dir,
+        spec,
+        options,
+        on_progress=on_progress,
+        on_result=on_result,
+    )
     return items
 
 

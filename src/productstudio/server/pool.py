@@ -176,7 +176,8 @@ class WorkPool:
     def start(self) -> None:
         """Spawn the worker processes (they import and warm up in the background)."""
         self._sem = asyncio.Semaphore(self.size)
-        self._env = settings_env()
+        # workers never download a model: `auto` was decided when the app was created
+        self._env = {**settings_env(), "PRODUCTSTUDIO_OFFLINE": "1"}
         for _ in range(self.size):
             self._idle.append(_Worker(self._ctx, self.threads, self.warm, self.tasks, self._env))
 

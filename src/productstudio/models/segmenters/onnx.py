@@ -57,6 +57,8 @@ class OnnxModel:
         activation: how the first output becomes a probability.
         release_file: the file's name in rembg's releases (``None``: no known download).
         sha256: the pinned checksum of that release file.
+        size_bytes: its size (told to the user before a download; a server offering
+            another size is refused before any byte is stored).
     """
 
     name: str
@@ -70,6 +72,7 @@ class OnnxModel:
     activation: Activation = Activation.MINMAX
     release_file: str | None = None
     sha256: str | None = None
+    size_bytes: int | None = None
 
     @property
     def url(self) -> str | None:
@@ -78,6 +81,10 @@ class OnnxModel:
 
 
 #: Every rembg-compatible ONNX segmenter, best first (data rows: alike in shape by design).
+#: Pins: rembg's source (``rembg/sessions/*.py``, 2.0.86) publishes an md5 per release file;
+#: the sha256 and size of each file are the values that many independent public projects pin
+#: for the same release asset, and each of them agrees with rembg's md5 where both are given
+#: (docs/models.md lists the md5s). A download is kept only if its sha256 matches.
 ONNX_MODELS: tuple[OnnxModel, ...] = (
     OnnxModel(
         "birefnet-general",
@@ -89,6 +96,7 @@ ONNX_MODELS: tuple[OnnxModel, ...] = (
         activation=Activation.SIGMOID,
         release_file="BiRefNet-general-epoch_244.onnx",
         sha256="58f621f00f5d756097615970a88a791584600dcf7c45b18a0a6267535a1ebd3c",
+        size_bytes=972_666_916,
     ),
     OnnxModel(
         "isnet-general-use",
@@ -100,6 +108,7 @@ ONNX_MODELS: tuple[OnnxModel, ...] = (
         std=(1.0, 1.0, 1.0),
         release_file="isnet-general-use.onnx",
         sha256="60920e99c45464f2ba57bee2ad08c919a52bbf852739e96947fbb4358c0d964a",
+        size_bytes=178_648_008,
     ),
     OnnxModel(
         "birefnet-general-lite",
@@ -111,9 +120,28 @@ ONNX_MODELS: tuple[OnnxModel, ...] = (
         activation=Activation.SIGMOID,
         release_file="BiRefNet-general-bb_swin_v1_tiny-epoch_232.onnx",
         sha256="5600024376f572a557870a5eb0afb1e5961636bef4e1e22132025467d0f03333",
+        size_bytes=224_005_088,
     ),
-    OnnxModel("u2net", "U²-Net (320 px)", ("u2net.onnx",), rank=50, size=320),
-    OnnxModel("silueta", "Silueta, a small U²-Net (320 px)", ("silueta.onnx",), rank=40, size=320),
+    OnnxModel(
+        "u2net",
+        "U²-Net (320 px)",
+        ("u2net.onnx",),
+        rank=50,
+        size=320,
+        release_file="u2net.onnx",
+        sha256="8d10d2f3bb75ae3b6d527c77944fc5e7dcd94b29809d47a739a7a728a912b491",
+        size_bytes=175_997_641,
+    ),
+    OnnxModel(
+        "silueta",
+        "Silueta, a small U²-Net (320 px)",
+        ("silueta.onnx",),
+        rank=40,
+        size=320,
+        release_file="silueta.onnx",
+        sha256="75da6c8d2f8096ec743d071951be73b4a8bc7b3e51d9a6625d63644f90ffeedb",
+        size_bytes=44_173_029,
+    ),
     OnnxModel(
         "u2netp",
         "U²-Netp (320 px), fast",
@@ -122,6 +150,7 @@ ONNX_MODELS: tuple[OnnxModel, ...] = (
         size=320,
         release_file="u2netp.onnx",
         sha256="309c8469258dda742793dce0ebea8e6dd393174f89934733ecc8b14c76f4ddd8",
+        size_bytes=4_574_861,
     ),
 )
 
