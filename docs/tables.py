@@ -642,6 +642,12 @@ def _pair(a: Any, b: Any, nd: int = 2) -> str:
     return f"{num(a, nd)} / {num(b, nd)}"
 
 
+def _kid(x: dict[str, Any]) -> str:
+    """KID ×10³ with its standard deviation over subsets when the row has one."""
+    std = f" ± {num(1000 * x['kid_std'], 1)}" if "kid_std" in x else ""
+    return num(1000 * x["kid"], 1) + std
+
+
 def _budget(r: Results, name: str) -> tuple[str, str]:
     """(steps, CPU minutes) of a model trained by benchmarks/train_budget.py."""
     s = r.meta.get("train_summaries", {}).get(name, {})
@@ -661,7 +667,7 @@ def _gen_style(r: Results) -> Table:
                 GEN_LABELS.get(name, name),
                 steps,
                 cpu,
-                f"{num(1000 * x['kid'], 1)} ± {num(1000 * x['kid_std'], 1)}",
+                _kid(x),
                 num(x["fid"], 1),
                 _pair(x["precision"], x["recall"]),
                 _pair(x.get("acc_category"), x.get("acc_cnn_category")),
@@ -701,8 +707,7 @@ def _gen_translation(r: Results) -> Table:
         rows.append(
             [
                 GEN_LABELS.get(name, name),
-                f"{num(1000 * x['kid'], 1)}"
-                + (f" ± {num(1000 * x['kid_std'], 1)}" if "kid_std" in x else ""),
+                _kid(x),
                 num(x.get("fid"), 1),
                 _pair(x.get("precision"), x.get("recall")),
                 _pair(x.get("acc_title"), x.get("acc_cnn_title")),
@@ -734,7 +739,7 @@ def _gen_translation_paired(r: Results) -> Table:
             num(x["psnr"]),
             num(x["ssim"], 3),
             num(x["l1"], 3),
-            f"{num(1000 * x['kid'], 1)} ± {num(1000 * x['kid_std'], 1)}",
+            _kid(x),
             num(x["fid"], 1),
         ]
         for x in r.results
@@ -828,7 +833,7 @@ def _generators(r: Results) -> Table:
                 _gen15_label(x["backend"]),
                 DASH if x.get("train_steps") is None else f"{x['train_steps']:,}",
                 num(cpu / 60, 1) if isinstance(cpu, (int, float)) else DASH,
-                f"{num(1000 * x['kid'], 1)} ± {num(1000 * x['kid_std'], 1)}",
+                _kid(x),
                 num(x["fid"], 1),
                 _pair(x["precision"], x["recall"]),
                 _pair(x.get("acc_master_category"), x.get("acc_cnn_master_category")),

@@ -164,3 +164,30 @@ def test_generator_tables_take_every_number_from_the_json(
     edits = render("generators-edits")
     assert edits[2] == "| CVAE, FiLM fusion | 300 | 0.40 / 0.70 | 0.05 / 0.06 | 0.654 | 0.900 |"
     assert render("generators-ldm-vs-pixel")[2] == "| ldm vs diffusion | kid: yes |"
+
+
+def test_style_gan_table_reads_budget_and_comparison(tables: ModuleType, tmp_path: Path) -> None:
+    """gen-style (issue 17): steps and CPU minutes from the budget run, the verdict from the
+    comparison in the metadata."""
+    row = {"backend": "gan_style", "kid": 0.05, "kid_std": 0.002, "fid": 80.0}
+    data = {
+        "metadata": {
+            "n_test": 300,
+            "size": 64,
+            "train_summaries": {
+                "gan_style": {"steps": 1800, "cpu_budget_run": {"cpu_seconds": 1800}}
+            },
+            "comparison": {"a_lower_kid": True, "a_higher_recall": False},
+        },
+        "results": [row | {"precision": 0.4, "recall": 0.3, "acc_category": 0.2}],
+    }
+    t = tables.TABLES["gen-style"].render(tables.Results(tmp_path / "x.json", data))
+    assert list(t.rows[0][:5]) == [
+        "style GAN (StyleGAN2-like)",
+        "1,800",
+        "30.0",
+        "50.0 ± 2.0",
+        "80.0",
+    ]
+    assert t.rows[0][6] == "0.20 / –"
+    assert "KID lower, recall not higher" in t.note

@@ -122,6 +122,7 @@ def test_translate_files_folder_and_errors(cyclegan_dir: Path, tmp_path: Path) -
     assert r.exit_code == 2 and "productstudio translate" in r.output
 
 
+@pytest.mark.slow  # ~30 s: trains the identity classifiers on real photos
 def test_evaluate_translation_report(cyclegan_dir: Path, tmp_path: Path) -> None:
     """evaluate on a cyclegan folder scores held-out in-store photos: baselines measured in the
     same run, identity ratios, a before/after strip."""
