@@ -12,6 +12,7 @@ module         steps
 ``background`` background, shadow, flatten
 ``retouch``    recolour, adjust, spots, erase, erase_text, upscale, style
 ``scene``      scene (pretrained diffusers model; torch/diffusers load on first use)
+``sample``     sample (a sample of an own generator replaces the picture; torch on use)
 ``output``     output
 ``translate``  translate (a trained ``cyclegan`` model)
 =============  ================================================================
@@ -47,6 +48,7 @@ from productstudio.recipes.steps.retouch import (
     StyleStep,
     UpscaleStep,
 )
+from productstudio.recipes.steps.sample import SampleStep
 from productstudio.recipes.steps.scene import SceneStep
 from productstudio.recipes.steps.translate import TranslateStep
 
@@ -64,6 +66,7 @@ __all__ = [
     "FlattenStep",
     "OutputFormat",
     "RecolourStep",
+    "SampleStep",
     "SceneStep",
     "ShadowStep",
     "ShadowType",
