@@ -626,6 +626,324 @@ def _personalize_throughput(r: Results) -> Table:
     )
 
 
+# -- issue 17: style-based GAN, translation, image features ---------------------------------
+
+GEN_LABELS = {
+    "gan_style": "style GAN (StyleGAN2-like)",
+    "gan_film": "FiLM GAN",
+    "vae_img_cnn": "CVAE + small CNN image encoder",
+    "vae_img_effnet": "CVAE + frozen EfficientNet-Lite0",
+    "cyclegan": "CycleGAN",
+    "pix2pix": "paired (pix2pix-style)",
+}
+
+
+def _pair(a: Any, b: Any, nd: int = 2) -> str:
+    return f"{num(a, nd)} / {num(b, nd)}"
+
+
+def _kid(x: dict[str, Any]) -> str:
+    """KID ×10³ with its standard deviation over subsets when the row has one."""
+    std = f" ± {num(1000 * x['kid_std'], 1)}" if "kid_std" in x else ""
+    return num(1000 * x["kid"], 1) + std
+
+
+def _budget(r: Results, name: str) -> tuple[str, str]:
+    """(steps, CPU minutes) of a model trained by benchmarks/train_budget.py."""
+    s = r.meta.get("train_summaries", {}).get(name, {})
+    run = s.get("cpu_budget_run", {})
+    cpu = run.get("cpu_seconds")
+    return (f"{s['steps']:,}" if "steps" in s else DASH, num(cpu / 60, 1) if cpu else DASH)
+
+
+@table("gen-style", "generators_style.json")
+def _gen_style(r: Results) -> Table:
+    rows = []
+    for x in r.results:
+        name = x["backend"]
+        steps, cpu = _budget(r, name)
+        rows.append(
+            [
+                GEN_LABELS.get(name, name),
+                steps,
+                cpu,
+                _kid(x),
+                num(x["fid"], 1),
+                _pair(x["precision"], x["recall"]),
+                _pair(x.get("acc_category"), x.get("acc_cnn_category")),
+                _pair(x.get("acc_colour"), x.get("acc_cnn_colour")),
+            ]
+        )
+    cmp = r.meta.get("comparison", {})
+    verdict = ""
+    if cmp:
+        verdict = (
+            f" Style GAN vs FiLM GAN at equal CPU time: KID "
+            f"{'lower' if cmp['a_lower_kid'] else 'not lower'}, recall "
+            f"{'higher' if cmp['a_higher_recall'] else 'not higher'}."
+        )
+    return Table(
+        [
+            "row",
+            "steps",
+            "CPU min",
+            "KID ×10³",
+            "FID",
+            "precision / recall",
+            "category probe / CNN",
+            "colour probe / CNN",
+        ],
+        rows,
+        note=f"{r.meta.get('n_test', '?')} test prompts at {r.meta.get('size', '?')} px; "
+        f"features: {r.meta.get('feature_network', '?')}.{verdict}",
+    )
+
+
+@table("gen-translation", "translation.json")
+def _gen_translation(r: Results) -> Table:
+    rows = []
+    for x in r.results:
+        name = x["backend"]
+        rows.append(
+            [
+                GEN_LABELS.get(name, name),
+                _kid(x),
+                num(x.get("fid"), 1),
+                _pair(x.get("precision"), x.get("recall")),
+                _pair(x.get("acc_title"), x.get("acc_cnn_title")),
+                _pair(x.get("identity_ratio_title"), x.get("identity_ratio_cnn_title")),
+            ]
+        )
+    m = r.meta
+    return Table(
+        [
+            "row",
+            "KID ×10³ vs packshots",
+            "FID",
+            "precision / recall",
+            "product recognised: probe / CNN",
+            "× before translation: probe / CNN",
+        ],
+        rows,
+        note=f"{m.get('n_sources', '?')} held-out in-store photos → {m.get('n_reference', '?')} "
+        f"packshots, {m.get('size', '?')} px, features: {m.get('feature_network', '?')}; "
+        "product = one of 81 GroceryStoreDataset classes (chance 1.2 %).",
+    )
+
+
+@table("gen-translation-paired", "translation_paired.json")
+def _gen_translation_paired(r: Results) -> Table:
+    rows = [
+        [
+            GEN_LABELS.get(x["backend"], x["backend"]),
+            num(x["psnr"]),
+            num(x["ssim"], 3),
+            num(x["l1"], 3),
+            _kid(x),
+            num(x["fid"], 1),
+        ]
+        for x in r.results
+    ]
+    m = r.meta
+    return Table(
+        ["row", "PSNR dB", "SSIM", "L1", "KID ×10³ vs studio", "FID"],
+        rows,
+        note=f"{m.get('n_sources', '?')} held-out composites (studio photo cut out over a "
+        f"background crop) against their studio originals, {m.get('size', '?')} px.",
+    )
+
+
+@table("gen-image-fusion", "generators_image_fusion.json")
+def _gen_image_fusion(r: Results) -> Table:
+    rows = []
+    for x in r.results:
+        name = x["backend"]
+        steps, cpu = _budget(r, name)
+        rows.append(
+            [
+                GEN_LABELS.get(name, name),
+                steps,
+                cpu,
+                num(1000 * x["kid"], 1),
+                num(1000 * x["var_kid"], 1) if "var_kid" in x else DASH,
+                pct(x.get("var_source_closer")),
+                _pair(x.get("edit_colour_hit"), x.get("edit_cnn_colour_hit")),
+                _pair(x.get("edit_category_kept"), x.get("edit_cnn_category_kept")),
+            ]
+        )
+    return Table(
+        [
+            "row",
+            "steps",
+            "CPU min",
+            "KID ×10³ title only",
+            "KID ×10³ photo + title",
+            "variation closer to its photo",
+            "colour edit hit: probe / CNN",
+            "category kept: probe / CNN",
+        ],
+        rows,
+        note=f"Scored on {r.meta.get('feature_network', '?')} (a CNN trained on the real train "
+        "photos), not on EfficientNet-Lite0, which one of the models is conditioned on.",
+    )
+
+
+# -- issue 15: latent diffusion, GAN with DiffAugment, CVAE editing (generators.json) ----------
+
+GEN15_LABELS = {
+    "gan": "GAN (FiLM, DiffAugment)",
+    "vae": "CVAE, FiLM fusion",
+    "vae_concat": "CVAE, concat fusion",
+    "diffusion": "pixel diffusion (FiLM)",
+    "ldm": "latent diffusion (FiLM)",
+}
+GEN15_REFERENCE = "real photos (reference)"
+
+
+def _gen15_label(name: str) -> str:
+    if name == GEN15_REFERENCE:
+        return "real photos: KID/FID of train vs test photos, accuracy on test photos"
+    return GEN15_LABELS.get(name, name)
+
+
+def _gen15_rows(r: Results) -> list[dict[str, Any]]:
+    """Models first (in GEN15_LABELS order), then the baselines and the reference."""
+    order = {n: i for i, n in enumerate(GEN15_LABELS)}
+    return sorted(
+        r.results, key=lambda x: (x.get("targets_met") is None, order.get(x["backend"], 99))
+    )
+
+
+def _yes(v: Any) -> str:
+    return DASH if v is None else ("yes" if v else "**no**")
+
+
+@table("generators", "generators.json")
+def _generators(r: Results) -> Table:
+    rows = []
+    for x in _gen15_rows(r):
+        cpu = x.get("train_cpu_s")
+        recon = (
+            f"{num(x['recon_psnr'])} / {num(x.get('recon_ssim'), 3)}"
+            if x.get("recon_psnr") is not None
+            else DASH
+        )
+        rows.append(
+            [
+                _gen15_label(x["backend"]),
+                DASH if x.get("train_steps") is None else f"{x['train_steps']:,}",
+                num(cpu / 60, 1) if isinstance(cpu, (int, float)) else DASH,
+                _kid(x),
+                num(x["fid"], 1),
+                _pair(x["precision"], x["recall"]),
+                _pair(x.get("acc_master_category"), x.get("acc_cnn_master_category")),
+                _pair(x.get("acc_sub_category"), x.get("acc_cnn_sub_category")),
+                _pair(x.get("acc_category"), x.get("acc_cnn_category")),
+                _pair(x.get("acc_colour"), x.get("acc_cnn_colour")),
+                recon,
+                num(1000 * x["median_s"], 1),
+            ]
+        )
+    return Table(
+        [
+            "row",
+            "train steps",
+            "train CPU min",
+            "KID ×10³",
+            "FID",
+            "prec / rec",
+            "master cat. probe / CNN",
+            "sub-cat. probe / CNN",
+            "category probe / CNN",
+            "colour probe / CNN",
+            "recon PSNR / SSIM",
+            "ms / image",
+        ],
+        rows,
+        note=f"{r.meta.get('n_test', '?')} test prompts at {r.meta.get('size', '?')} px; "
+        f"features: {r.meta.get('feature_network', '?')}.",
+    )
+
+
+@table("generators-targets", "generators.json")
+def _generators_targets(r: Results) -> Table:
+    models = [x for x in _gen15_rows(r) if x.get("targets_met") is not None]
+    keys: list[str] = []
+    for x in models:
+        keys += [k for k in x["targets_met"] if k not in keys]
+    return Table(
+        ["model", *keys],
+        [
+            [_gen15_label(x["backend"]), *(_yes(x["targets_met"].get(k)) for k in keys)]
+            for x in models
+        ],
+    )
+
+
+@table("generators-ldm-vs-pixel", "generators.json")
+def _generators_ldm_vs_pixel(r: Results) -> Table:
+    comp = r.meta.get("ldm_vs_pixel_diffusion", {})
+    return Table(
+        ["comparison", "latent diffusion better on"],
+        [
+            [k, ", ".join(f"{m}: {_yes(v)}" for m, v in checks.items())]
+            for k, checks in comp.items()
+        ],
+    )
+
+
+@table("generators-edits", "generators.json")
+def _generators_edits(r: Results) -> Table:
+    rows = [
+        [
+            _gen15_label(x["backend"]),
+            f"{e['n']:,}",
+            _pair(e["edit_colour_probe"], e["edit_colour_cnn"]),
+            _pair(e["input_reads_as_target_probe"], e["input_reads_as_target_cnn"]),
+            num(e["grey_ssim"], 3),
+            num(e["structure_ssim"], 3),
+        ]
+        for x in _gen15_rows(r)
+        if isinstance(e := x.get("edits"), dict)
+    ]
+    return Table(
+        [
+            "model",
+            "edits",
+            "read as the new colour, probe / CNN",
+            "unedited photo already reads so",
+            "grey-level SSIM vs input",
+            "structure term only",
+        ],
+        rows,
+    )
+
+
+@table("generators-audience", "generators.json")
+def _generators_audience(r: Results) -> Table:
+    rows = [
+        [
+            _gen15_label(x["backend"]),
+            pct(a["dark_darker_than_light"]),
+            num(a["delta_L_dark_minus_light"], 1),
+            pct(a["vivid_more_chroma_than_dark"]),
+            num(a["delta_chroma_vivid_minus_dark"], 1),
+        ]
+        for x in _gen15_rows(r)
+        if isinstance(a := x.get("audience_effect"), dict)
+    ]
+    return Table(
+        [
+            "model",
+            "noir darker than pastel (prompts)",
+            "ΔL* noir − pastel",
+            "vivid more chroma than noir",
+            "ΔC* vivid − noir",
+        ],
+        rows,
+    )
+
+
 # -- server (issue 11) --------------------------------------------------------------------------
 
 

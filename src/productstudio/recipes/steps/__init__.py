@@ -14,6 +14,7 @@ module         steps
 ``scene``      scene (pretrained diffusers model; torch/diffusers load on first use)
 ``sample``     sample (a sample of an own generator replaces the picture; torch on use)
 ``output``     output
+``translate``  translate (a trained ``cyclegan`` model)
 =============  ================================================================
 """
 
@@ -49,6 +50,7 @@ from productstudio.recipes.steps.retouch import (
 )
 from productstudio.recipes.steps.sample import SampleStep
 from productstudio.recipes.steps.scene import SceneStep
+from productstudio.recipes.steps.translate import TranslateStep
 
 __all__ = [
     "STEPS",
@@ -74,6 +76,7 @@ __all__ = [
     "StepParams",
     "StepSpec",
     "StyleStep",
+    "TranslateStep",
     "UpscaleStep",
     "dataclass_model",
     "get_step",
