@@ -626,6 +626,562 @@ def _personalize_throughput(r: Results) -> Table:
     )
 
 
+# -- issue 17: style-based GAN, translation, image features ---------------------------------
+
+GEN_LABELS = {
+    "gan_style": "style GAN (StyleGAN2-like)",
+    "gan_film": "FiLM GAN",
+    "vae_img_cnn": "CVAE + small CNN image encoder",
+    "vae_img_effnet": "CVAE + frozen EfficientNet-Lite0",
+    "cyclegan": "CycleGAN",
+    "pix2pix": "paired (pix2pix-style)",
+}
+
+
+def _pair(a: Any, b: Any, nd: int = 2) -> str:
+    return f"{num(a, nd)} / {num(b, nd)}"
+
+
+def _kid(x: dict[str, Any]) -> str:
+    """KID ×10³ with its standard deviation over subsets when the row has one."""
+    std = f" ± {num(1000 * x['kid_std'], 1)}" if "kid_std" in x else ""
+    return num(1000 * x["kid"], 1) + std
+
+
+def _budget(r: Results, name: str) -> tuple[str, str]:
+    """(steps, CPU minutes) of a model trained by benchmarks/train_budget.py."""
+    s = r.meta.get("train_summaries", {}).get(name, {})
+    run = s.get("cpu_budget_run", {})
+    cpu = run.get("cpu_seconds")
+    return (f"{s['steps']:,}" if "steps" in s else DASH, num(cpu / 60, 1) if cpu else DASH)
+
+
+@table("gen-style", "generators_style.json")
+def _gen_style(r: Results) -> Table:
+    rows = []
+    for x in r.results:
+        name = x["backend"]
+        steps, cpu = _budget(r, name)
+        rows.append(
+            [
+                GEN_LABELS.get(name, name),
+                steps,
+                cpu,
+                _kid(x),
+                num(x["fid"], 1),
+                _pair(x["precision"], x["recall"]),
+                _pair(x.get("acc_category"), x.get("acc_cnn_category")),
+                _pair(x.get("acc_colour"), x.get("acc_cnn_colour")),
+            ]
+        )
+    cmp = r.meta.get("comparison", {})
+    verdict = ""
+    if cmp:
+        verdict = (
+            f" Style GAN vs FiLM GAN at equal CPU time: KID "
+            f"{'lower' if cmp['a_lower_kid'] else 'not lower'}, recall "
+            f"{'higher' if cmp['a_higher_recall'] else 'not higher'}."
+        )
+    return Table(
+        [
+            "row",
+            "steps",
+            "CPU min",
+            "KID ×10³",
+            "FID",
+            "precision / recall",
+            "category probe / CNN",
+            "colour probe / CNN",
+        ],
+        rows,
+        note=f"{r.meta.get('n_test', '?')} test prompts at {r.meta.get('size', '?')} px; "
+        f"features: {r.meta.get('feature_network', '?')}.{verdict}",
+    )
+
+
+@table("gen-translation", "translation.json")
+def _gen_translation(r: Results) -> Table:
+    rows = []
+    for x in r.results:
+        name = x["backend"]
+        rows.append(
+            [
+                GEN_LABELS.get(name, name),
+                _kid(x),
+                num(x.get("fid"), 1),
+                _pair(x.get("precision"), x.get("recall")),
+                _pair(x.get("acc_title"), x.get("acc_cnn_title")),
+                _pair(x.get("identity_ratio_title"), x.get("identity_ratio_cnn_title")),
+            ]
+        )
+    m = r.meta
+    return Table(
+        [
+            "row",
+            "KID ×10³ vs packshots",
+            "FID",
+            "precision / recall",
+            "product recognised: probe / CNN",
+            "× before translation: probe / CNN",
+        ],
+        rows,
+        note=f"{m.get('n_sources', '?')} held-out in-store photos → {m.get('n_reference', '?')} "
+        f"packshots, {m.get('size', '?')} px, features: {m.get('feature_network', '?')}; "
+        "product = one of 81 GroceryStoreDataset classes (chance 1.2 %).",
+    )
+
+
+@table("gen-translation-paired", "translation_paired.json")
+def _gen_translation_paired(r: Results) -> Table:
+    rows = [
+        [
+            GEN_LABELS.get(x["backend"], x["backend"]),
+            num(x["psnr"]),
+            num(x["ssim"], 3),
+            num(x["l1"], 3),
+            _kid(x),
+            num(x["fid"], 1),
+        ]
+        for x in r.results
+    ]
+    m = r.meta
+    return Table(
+        ["row", "PSNR dB", "SSIM", "L1", "KID ×10³ vs studio", "FID"],
+        rows,
+        note=f"{m.get('n_sources', '?')} held-out composites (studio photo cut out over a "
+        f"background crop) against their studio originals, {m.get('size', '?')} px.",
+    )
+
+
+@table("gen-image-fusion", "generators_image_fusion.json")
+def _gen_image_fusion(r: Results) -> Table:
+    rows = []
+    for x in r.results:
+        name = x["backend"]
+        steps, cpu = _budget(r, name)
+        rows.append(
+            [
+                GEN_LABELS.get(name, name),
+                steps,
+                cpu,
+                num(1000 * x["kid"], 1),
+                num(1000 * x["var_kid"], 1) if "var_kid" in x else DASH,
+                pct(x.get("var_source_closer")),
+                _pair(x.get("edit_colour_hit"), x.get("edit_cnn_colour_hit")),
+                _pair(x.get("edit_category_kept"), x.get("edit_cnn_category_kept")),
+            ]
+        )
+    return Table(
+        [
+            "row",
+            "steps",
+            "CPU min",
+            "KID ×10³ title only",
+            "KID ×10³ photo + title",
+            "variation closer to its photo",
+            "colour edit hit: probe / CNN",
+            "category kept: probe / CNN",
+        ],
+        rows,
+        note=f"Scored on {r.meta.get('feature_network', '?')} (a CNN trained on the real train "
+        "photos), not on EfficientNet-Lite0, which one of the models is conditioned on.",
+    )
+
+
+# -- issue 15: latent diffusion, GAN with DiffAugment, CVAE editing (generators.json) ----------
+
+GEN15_LABELS = {
+    "gan": "GAN (FiLM, DiffAugment)",
+    "vae": "CVAE, FiLM fusion",
+    "vae_concat": "CVAE, concat fusion",
+    "diffusion": "pixel diffusion (FiLM)",
+    "ldm": "latent diffusion (FiLM)",
+}
+GEN15_REFERENCE = "real photos (reference)"
+
+
+def _gen15_label(name: str) -> str:
+    if name == GEN15_REFERENCE:
+        return "real photos: KID/FID of train vs test photos, accuracy on test photos"
+    return GEN15_LABELS.get(name, name)
+
+
+def _gen15_rows(r: Results) -> list[dict[str, Any]]:
+    """Models first (in GEN15_LABELS order), then the baselines and the reference."""
+    order = {n: i for i, n in enumerate(GEN15_LABELS)}
+    return sorted(
+        r.results, key=lambda x: (x.get("targets_met") is None, order.get(x["backend"], 99))
+    )
+
+
+def _yes(v: Any) -> str:
+    return DASH if v is None else ("yes" if v else "**no**")
+
+
+@table("generators", "generators.json")
+def _generators(r: Results) -> Table:
+    rows = []
+    for x in _gen15_rows(r):
+        cpu = x.get("train_cpu_s")
+        recon = (
+            f"{num(x['recon_psnr'])} / {num(x.get('recon_ssim'), 3)}"
+            if x.get("recon_psnr") is not None
+            else DASH
+        )
+        rows.append(
+            [
+                _gen15_label(x["backend"]),
+                DASH if x.get("train_steps") is None else f"{x['train_steps']:,}",
+                num(cpu / 60, 1) if isinstance(cpu, (int, float)) else DASH,
+                _kid(x),
+                num(x["fid"], 1),
+                _pair(x["precision"], x["recall"]),
+                _pair(x.get("acc_master_category"), x.get("acc_cnn_master_category")),
+                _pair(x.get("acc_sub_category"), x.get("acc_cnn_sub_category")),
+                _pair(x.get("acc_category"), x.get("acc_cnn_category")),
+                _pair(x.get("acc_colour"), x.get("acc_cnn_colour")),
+                recon,
+                num(1000 * x["median_s"], 1),
+            ]
+        )
+    return Table(
+        [
+            "row",
+            "train steps",
+            "train CPU min",
+            "KID ×10³",
+            "FID",
+            "prec / rec",
+            "master cat. probe / CNN",
+            "sub-cat. probe / CNN",
+            "category probe / CNN",
+            "colour probe / CNN",
+            "recon PSNR / SSIM",
+            "ms / image",
+        ],
+        rows,
+        note=f"{r.meta.get('n_test', '?')} test prompts at {r.meta.get('size', '?')} px; "
+        f"features: {r.meta.get('feature_network', '?')}.",
+    )
+
+
+@table("generators-targets", "generators.json")
+def _generators_targets(r: Results) -> Table:
+    models = [x for x in _gen15_rows(r) if x.get("targets_met") is not None]
+    keys: list[str] = []
+    for x in models:
+        keys += [k for k in x["targets_met"] if k not in keys]
+    return Table(
+        ["model", *keys],
+        [
+            [_gen15_label(x["backend"]), *(_yes(x["targets_met"].get(k)) for k in keys)]
+            for x in models
+        ],
+    )
+
+
+@table("generators-ldm-vs-pixel", "generators.json")
+def _generators_ldm_vs_pixel(r: Results) -> Table:
+    comp = r.meta.get("ldm_vs_pixel_diffusion", {})
+    return Table(
+        ["comparison", "latent diffusion better on"],
+        [
+            [k, ", ".join(f"{m}: {_yes(v)}" for m, v in checks.items())]
+            for k, checks in comp.items()
+        ],
+    )
+
+
+@table("generators-edits", "generators.json")
+def _generators_edits(r: Results) -> Table:
+    rows = [
+        [
+            _gen15_label(x["backend"]),
+            f"{e['n']:,}",
+            _pair(e["edit_colour_probe"], e["edit_colour_cnn"]),
+            _pair(e["input_reads_as_target_probe"], e["input_reads_as_target_cnn"]),
+            num(e["grey_ssim"], 3),
+            num(e["structure_ssim"], 3),
+        ]
+        for x in _gen15_rows(r)
+        if isinstance(e := x.get("edits"), dict)
+    ]
+    return Table(
+        [
+            "model",
+            "edits",
+            "read as the new colour, probe / CNN",
+            "unedited photo already reads so",
+            "grey-level SSIM vs input",
+            "structure term only",
+        ],
+        rows,
+    )
+
+
+@table("generators-audience", "generators.json")
+def _generators_audience(r: Results) -> Table:
+    rows = [
+        [
+            _gen15_label(x["backend"]),
+            pct(a["dark_darker_than_light"]),
+            num(a["delta_L_dark_minus_light"], 1),
+            pct(a["vivid_more_chroma_than_dark"]),
+            num(a["delta_chroma_vivid_minus_dark"], 1),
+        ]
+        for x in _gen15_rows(r)
+        if isinstance(a := x.get("audience_effect"), dict)
+    ]
+    return Table(
+        [
+            "model",
+            "noir darker than pastel (prompts)",
+            "ΔL* noir − pastel",
+            "vivid more chroma than noir",
+            "ΔC* vivid − noir",
+        ],
+        rows,
+    )
+
+
+# -- server (issue 11) --------------------------------------------------------------------------
+
+
+@table("server", "server.json")
+def _server(r: Results) -> Table:
+    rows = []
+    for x in r.results:
+        rows.append(
+            [
+                str(x["clients"]),
+                x["backend"],
+                f"{x['ok']}/{x['n']}",
+                str(x["p50_s"]),
+                str(x["p95_s"]),
+                str(x["throughput_rps"]),
+                str(x["ratio_vs_baseline"]),
+                str(x["server_cpu_s_per_ok"]),
+                str(x["status_429_retried"]),
+                f"{x['server_peak_rss_mb'] / 1024:.2f} GB",
+            ]
+        )
+    return Table(
+        [
+            "clients",
+            "server",
+            "ok / n",
+            "p50 s",
+            "p95 s",
+            "req/s",
+            "ratio",
+            "CPU s/req",
+            "429 retried",
+            "peak RSS",
+        ],
+        rows,
+        note="ratio: requests per second against rembg's server at the same number of clients "
+        "(same run, same model file).",
+    )
+
+
+# -- pretrained pipelines (issue 14) ------------------------------------------------------------
+
+
+@table("generate-speed", "generate.json")
+def _generate_speed(r: Results) -> Table:
+    rows = []
+    skipped: dict[str, list[str]] = {}
+    for x in r.row(case="speed")["rows"]:
+        if "status" in x:
+            skipped.setdefault(x["offload"], []).append(str(x["size"]))
+            continue
+        rows.append(
+            [
+                x["task"],
+                str(x["size"]),
+                f"{x['median_s_per_step']:.3f}",
+                f"{x['median_s_per_image']:.2f}",
+                f"{x['peak_rss_mb']:.0f} MB",
+            ]
+        )
+    for offload, sizes in skipped.items():
+        rows.append(
+            [f"CPU offload `{offload}`", ", ".join(sizes), "not measurable here", DASH, DASH]
+        )
+    steps = {x["steps"] for x in r.row(case="speed")["rows"] if "steps" in x}
+    return Table(
+        [
+            "tiny pipeline",
+            "px",
+            "s/step",
+            f"s/image ({'/'.join(map(str, sorted(steps)))} steps)",
+            "peak RSS",
+        ],
+        rows,
+        note="CPU offload: diffusers' `enable_model_cpu_offload` needs an accelerator; on a "
+        "CPU the option is ignored (logged, saved as `offload: none`).",
+    )
+
+
+def _span(summary: dict[str, Any], key: str, fmt: str) -> tuple[str, str]:
+    s = summary[key]
+    return format(s["mean"], fmt), f"{format(s['min'], fmt)} – {format(s['max'], fmt)}"
+
+
+@table("generate-exactness", "generate.json")
+def _generate_exactness(r: Results) -> Table:
+    x = r.row(case="exactness_and_harmonisation")
+    s = x["summary"]
+    items = [i["name"] for i in x["items"]]
+    grocery = sum(1 for n in items if n.startswith("grocery"))
+    pairs = x["halo_real_scenes"]
+    scenes = len({p["scene"] for p in pairs})
+
+    def halo(before: str, after: str) -> tuple[str, str]:
+        b, a = s[before], s[after]
+        return (
+            f"{b['mean']:.1f} → {a['mean']:.1f}",
+            f"{b['min']:.1f} → {a['min']:.1f} … {b['max']:.1f} → {a['max']:.1f}",
+        )
+
+    ours = _span(s, "ours_changed_share", ".0f")
+    base = _span(s, "baseline_changed_share", ".2f")
+    change = _span(s, "baseline_mean_abs_change", ".0f")
+    return Table(
+        [
+            f"{len(items)} real product photos ({grocery} GroceryStoreDataset packshots cut out "
+            f"with U²-Netp, {len(items) - grocery} DIS5K photos with their masks)",
+            "mean",
+            "min – max",
+        ],
+        [
+            ["share of opaque product pixels changed, **our scene op**", f"**{ours[0]}**", ours[1]],
+            ["same, plain diffusers inpainting of the same picture and mask (baseline)", *base],
+            ["mean absolute change of those pixels, baseline (8-bit levels)", *change],
+            [
+                "halo score of the soft edge (mean ΔE2000 from a clean product/scene blend), "
+                "generated scenes: plain composite → scene op",
+                *halo("halo_generated_before", "halo_generated_after"),
+            ],
+            [
+                f"same, {scenes} real indoor photos (NYU) as stand-in scenes, {len(pairs)} pairs",
+                *halo("halo_real_scenes_before", "halo_real_scenes_after"),
+            ],
+        ],
+        note=f"Tiny random-weight SD inpainting at {x['work_size']} px, {x['steps']} steps.",
+    )
+
+
+# -- catalogue runs (issue 12) ------------------------------------------------------------------
+
+
+@table("catalog", "catalog.json")
+def _catalog(r: Results) -> Table:
+    ratios = r.row(case="ratios")
+
+    def run(case: str, label: str, note: str) -> list[str]:
+        x = r.row(case=case)
+        return [
+            label,
+            f"{x['items_per_min']:.1f}",
+            f"{x['s_per_item']:.2f}",
+            f"{x['store_ms_per_item']:.1f}",
+            note,
+        ]
+
+    ray = r.row(case="ray-local-2")
+    three = r.row(case="3-runners-postgres")
+    per_runner = " / ".join(str(v) for v in three["items_per_runner"].values())
+    pg_pct = ratios["store_overhead_pct_of_item_time_local-2-postgres"]
+    return Table(
+        ["case", "items/min", "s/item (wall)", "store ms/item", "notes"],
+        [
+            run("serial", "serial (1 worker)", "SQLite"),
+            run(
+                "local-2",
+                "local, 2 processes",
+                f"**{ratios['local2_vs_serial_speedup']:.2f}× serial** (target ≥ 1.7×)",
+            ),
+            run(
+                "ray-local-2",
+                "Ray Data, local Ray 2 CPUs, 2 actors",
+                f"`ray.init` {ray['ray_init_s']:.1f} s not included",
+            ),
+            run(
+                "local-2-postgres",
+                "local, 2 processes, PostgreSQL store",
+                f"store = {pg_pct:.1f} % of item time",
+            ),
+            [
+                "3 × `productstudio run` on one PostgreSQL catalogue",
+                f"{three['items_per_min']:.1f} (all 3)",
+                "",
+                "",
+                f"**{three['duplicates']} duplicates, {three['lost']} lost**, "
+                f"{per_runner} items per runner",
+            ],
+        ],
+    )
+
+
+#: assumptions of the 1M-item estimate that are not measured here (docs/catalog.md says why)
+REAL_PHOTO_CPU_S = (1.5, 3.0)  # decoding and refining 1–12 MP photos with U²-Netp
+ISNET_EXTRA_CPU_S = 1.2  # IS-Net at 1024 px over U²-Netp, on a quiet core (shared README)
+CLUSTER_WORKERS = 160  # 10 nodes × 16 vCPU, one single-thread worker each
+
+
+@table("catalog-estimate", "catalog_cpu.json", caption=False)
+def _catalog_estimate(r: Results) -> Table:
+    measured = next(x for x in r.data["rows"] if x["canvas"] == 2000)["cpu_s_per_item"]
+    c = round(measured, 2)
+    lo, hi = REAL_PHOTO_CPU_S
+    isnet = (lo + ISNET_EXTRA_CPU_S, hi + ISNET_EXTRA_CPU_S)
+
+    def hours(cost: float) -> float:
+        return 1e6 * cost / 3600
+
+    def rng(a: float, b: float, f: Callable[[float], str]) -> str:
+        return f"{f(a)}–{f(b)}"
+
+    def tens(x: float) -> str:
+        return f"{round(x, -1):,.0f}"
+
+    def wall(x: float) -> str:
+        return f"{hours(x) / CLUSTER_WORKERS:.1f}"
+
+    def rate(x: float) -> str:
+        return f"{CLUSTER_WORKERS / x:.0f}"
+
+    return Table(
+        [
+            "",
+            f"small photos, U²-Netp, 2000² ({c} CPU-s measured)",
+            f"1–12 MP photos, U²-Netp ({lo}–{hi} CPU-s assumed)",
+            f"1–12 MP photos, IS-Net (+{ISNET_EXTRA_CPU_S} CPU-s)",
+        ],
+        [
+            [
+                "CPU-hours (1 M × cost)",
+                f"{hours(c):.0f}",
+                rng(lo, hi, lambda x: tens(hours(x))),
+                rng(*isnet, lambda x: tens(hours(x))),
+            ],
+            [
+                f"wall time at {CLUSTER_WORKERS} workers, 100 % busy",
+                f"{wall(c)} h",
+                rng(lo, hi, wall) + " h",
+                rng(*isnet, wall) + " h",
+            ],
+            [
+                "items/s the driver and store must absorb",
+                rate(c),
+                rng(hi, lo, rate),
+                rng(isnet[1], isnet[0], rate),
+            ],
+        ],
+    )
+
+
 if __name__ == "__main__":
     sys.exit(main())
 

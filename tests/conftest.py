@@ -52,6 +52,16 @@ def cutout_manifest() -> list[dict[str, str]]:
     return read_manifest("data", "cutout", "manifest.csv")
 
 
+@pytest.fixture(scope="session")
+def tiny_pipeline_folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Tiny random-weight diffusers folders (``t2i``, ``inpaint``), built once per session;
+    skips without diffusers. Tests must not modify them."""
+    pytest.importorskip("diffusers")
+    from tiny_pipelines import make_tiny_folders
+
+    return make_tiny_folders(tmp_path_factory.mktemp("tiny-pipelines"))
+
+
 @pytest.fixture(autouse=True)
 def _isolated_settings(
     monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory

@@ -109,3 +109,85 @@ def test_check_fails_on_a_stale_doc_and_passes_after_rewrite(
 def test_committed_docs_agree_with_committed_json(tables: ModuleType) -> None:
     """What CI's lint step runs: every quoted table equals its rendering from the JSON."""
     assert tables.main(["--check"]) == 0
+
+
+def test_generator_tables_take_every_number_from_the_json(
+    tables: ModuleType, tmp_path: Path
+) -> None:
+    """The generator tables (issue 15) read KID ×10³, accuracies, CPU minutes, targets and
+    edits from the benchmark rows; models come first, baselines after, missing values as –."""
+
+    def row(name: str, kid: float, targets: dict[str, bool] | None, **kw: object) -> dict:
+        base = {"backend": name, "kid": kid, "kid_std": 0.001, "fid": 100.0}
+        return (
+            base
+            | {"precision": 0.5, "recall": 0.25, "median_s": 0.01}
+            | kw
+            | {"targets_met": targets}
+        )
+
+    data = {
+        "metadata": {"ldm_vs_pixel_diffusion": {"ldm vs diffusion": {"kid": True}}},
+        "results": [
+            row("baseline: class mean + noise", 0.3, None, median_s=float("nan")),
+            row(
+                "vae",
+                0.1234,
+                {"kid_le_0.5x_class_mean": True, "acc_colour_ge_0.6x_real": False},
+                acc_colour=0.31,
+                acc_cnn_colour=0.47,
+                train_steps=1234,
+                train_cpu_s=3600.0,
+                edits={
+                    "n": 300,
+                    "edit_colour_probe": 0.4,
+                    "edit_colour_cnn": 0.7,
+                    "input_reads_as_target_probe": 0.05,
+                    "input_reads_as_target_cnn": 0.06,
+                    "grey_ssim": 0.654,
+                    "structure_ssim": 0.9,
+                },
+            ),
+        ],
+    }
+    res = tables.Results(tmp_path / "generators.json", data)
+
+    def render(name: str) -> list[str]:
+        return tables._markdown(tables.TABLES[name].render(res)).splitlines()
+
+    main = render("generators")
+    assert main[2].startswith("| CVAE, FiLM fusion | 1,234 | 60.0 | 123.4 ± 1.0 | 100.0 |")
+    assert "| 0.31 / 0.47 |" in main[2] and main[2].endswith("| – | 10.0 |")
+    assert main[3].startswith("| baseline: class mean + noise | – | – | 300.0 ± 1.0 |")
+    assert main[3].endswith("| – |")
+    assert render("generators-targets")[2] == "| CVAE, FiLM fusion | yes | **no** |"
+    edits = render("generators-edits")
+    assert edits[2] == "| CVAE, FiLM fusion | 300 | 0.40 / 0.70 | 0.05 / 0.06 | 0.654 | 0.900 |"
+    assert render("generators-ldm-vs-pixel")[2] == "| ldm vs diffusion | kid: yes |"
+
+
+def test_style_gan_table_reads_budget_and_comparison(tables: ModuleType, tmp_path: Path) -> None:
+    """gen-style (issue 17): steps and CPU minutes from the budget run, the verdict from the
+    comparison in the metadata."""
+    row = {"backend": "gan_style", "kid": 0.05, "kid_std": 0.002, "fid": 80.0}
+    data = {
+        "metadata": {
+            "n_test": 300,
+            "size": 64,
+            "train_summaries": {
+                "gan_style": {"steps": 1800, "cpu_budget_run": {"cpu_seconds": 1800}}
+            },
+            "comparison": {"a_lower_kid": True, "a_higher_recall": False},
+        },
+        "results": [row | {"precision": 0.4, "recall": 0.3, "acc_category": 0.2}],
+    }
+    t = tables.TABLES["gen-style"].render(tables.Results(tmp_path / "x.json", data))
+    assert list(t.rows[0][:5]) == [
+        "style GAN (StyleGAN2-like)",
+        "1,800",
+        "30.0",
+        "50.0 ± 2.0",
+        "80.0",
+    ]
+    assert t.rows[0][6] == "0.20 / –"
+    assert "KID lower, recall not higher" in t.note

@@ -114,10 +114,13 @@ def test_report_charts_from_rows_and_training_log(tmp_path: Path) -> None:
     curves = training_curves(d)
     assert curves == {"loss": [(1.0, 5.0), (25.0, 2.0)], "kl": [(1.0, 1.0), (25.0, 3.0)]}
     rows = {
-        "vae": {"kid": 0.2, "fid": 90.0, "acc_category": 0.4, "acc_colour": 0.3},
-        "baseline": {"kid": 0.1, "fid": 80.0, "acc_category": 0.1, "acc_colour": 0.05},
+        "vae": {"kid": 0.2, "fid": 90.0, "acc_master_category": 0.4, "acc_colour": 0.3},
+        "baseline": {"kid": 0.1, "fid": 80.0, "acc_master_category": 0.1, "acc_colour": 0.05},
+        "real photos (reference)": {"kid": 0.0, "fid": 1.0, "acc_master_category": 0.5},
     }
     charts = report_charts(rows, {"vae": d, "missing": tmp_path / "nope"})
-    assert len(charts) == 5  # kid, fid, 2 accuracies, one training plot
+    assert len(charts) == 5  # kid, fid, 2 accuracies (targets relative to real), one training plot
+    # the target line is drawn relative to the real photos' accuracy where the row has one
+    assert "target (0.8 x real)" in charts[2] and "acc_master_category" in charts[2]
     for c in charts:
         ET.fromstring(c)

@@ -285,3 +285,59 @@ def test_real_photo_jpeg_quality_ordering() -> None:
     assert ssim(low, ref) < ssim(high, ref) < 1.0
     assert 20.0 < psnr(low, ref) < psnr(high, ref) < 50.0
     assert delta_e(low, ref).mean > delta_e(high, ref).mean > 0.0
+
+
+def test_structure_ssim_is_the_structure_term_of_skimage_ssim() -> None:
+    """With luminance and contrast equal (the same image, shifted and scaled back), full SSIM
+    and the structure term agree; the structure term alone equals skimage's SSIM map divided
+    by its luminance and contrast terms, written out here from the paper."""
+    from scipy.ndimage import uniform_filter
+
+    rng = np.random.default_rng(1)
+    a = rng.integers(0, 256, (24, 24), dtype=np.uint8)
+    b = np.clip(a.astype(int) + rng.integers(-60, 60, a.shape), 0, 255).astype(np.uint8)
+    x, y = a.astype(np.float64), b.astype(np.float64)
+    n = 49
+    mx, my = uniform_filter(x, 7), uniform_filter(y, 7)
+    vx = n / (n - 1) * (uniform_filter(x * x, 7) - mx * mx)
+    vy = n / (n - 1) * (uniform_filter(y * y, 7) - my * my)
+    vxy = n / (n - 1) * (uniform_filter(x * y, 7) - mx * my)
+    c2 = (0.03 * 255) ** 2
+    s = (vxy + c2 / 2) / (np.sqrt(np.clip(vx, 0, None) * np.clip(vy, 0, None)) + c2 / 2)
+    assert quality.structure_ssim(a, b) == pytest.approx(float(s[3:-3, 3:-3].mean()), rel=1e-9)
+    assert quality.structure_ssim(a, a) == pytest.approx(1.0)
+
+
+def test_structure_ssim_ignores_recolouring_but_not_layout() -> None:
+    """A recolour (any positive affine change of the grey levels, e.g. red → dark) keeps the
+    structure near 1 while full SSIM drops; a shifted or different layout scores low."""
+    rng = np.random.default_rng(2)
+    img = np.full((32, 32, 3), 255, np.uint8)
+    img[8:24, 10:22] = (200, 30, 30)  # a red product on white
+    img[12:14, 12:20] = (120, 10, 10)  # a stripe
+    dark = img.copy()
+    dark[8:24, 10:22] = (40, 40, 40)
+    dark[12:14, 12:20] = (10, 10, 10)
+    assert quality.structure_ssim(dark, img) > 0.99
+    assert ssim(dark, img) < 0.9
+    moved = np.roll(img, 6, axis=1)  # most of the image is flat white in both: a mild drop
+    assert quality.structure_ssim(moved, img) < 0.85
+    noise = rng.integers(0, 256, img.shape, dtype=np.uint8)
+    assert quality.structure_ssim(noise, img) < 0.5
+    with pytest.raises(InvalidParamsError, match="at least 7x7"):
+        quality.structure_ssim(img[:5, :5], img[:5, :5])
+
+
+def test_grey_ssim_is_ssim_of_the_luma() -> None:
+    """grey_ssim = ssim of the Rec. 601 luma images; a hue swap with similar grey levels keeps
+    it high, a layout shift drops it (more than the structure term alone)."""
+    rng = np.random.default_rng(3)
+    a = rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)
+    b = np.clip(a.astype(int) + rng.integers(-50, 50, a.shape), 0, 255).astype(np.uint8)
+    luma = np.array([0.299, 0.587, 0.114])
+    want = structural_similarity(a @ luma, b @ luma, data_range=255.0, win_size=7)
+    assert quality.grey_ssim(a, b) == pytest.approx(want, rel=1e-9)
+    img = np.full((32, 32, 3), 255, np.uint8)
+    img[8:24, 10:22] = (200, 30, 30)
+    moved = np.roll(img, 6, axis=1)
+    assert quality.grey_ssim(moved, img) < quality.structure_ssim(moved, img) - 0.2

@@ -53,11 +53,41 @@ def test_pad_to_square_centres_on_white() -> None:
     assert (out[0] == 255).all() and (out[3] == 255).all() and (out[1:3] == 0).all()
 
 
+def _split_by_spec(pid: str) -> Split:
+    """The documented rule, written out independently: the first 8 bytes of sha1(id) as a
+    big-endian fraction of 2**64; below 0.1 test, below 0.2 val, else train."""
+    import hashlib
+
+    u = int(hashlib.sha1(pid.encode("utf-8")).hexdigest()[:16], 16) / 2**64
+    return Split.TEST if u < 0.1 else Split.VAL if u < 0.2 else Split.TRAIN
+
+
 @given(st.text(min_size=1, max_size=30))
-@settings(max_examples=50, deadline=None)
-def test_split_is_deterministic(pid: str) -> None:
-    """The same id always lands in the same split."""
-    assert split_of(pid) == split_of(pid)
+@settings(max_examples=200, deadline=None)
+def test_split_follows_the_sha1_rule(pid: str) -> None:
+    """Every id lands where the sha1 rule puts it (so the split cannot depend on process state,
+    e.g. Python's salted hash())."""
+    assert split_of(pid) == _split_by_spec(pid)
+
+
+def test_split_golden_ids_across_processes() -> None:
+    """Real ids keep their split (golden values), also in a fresh interpreter with another
+    hash seed."""
+    import os
+    import subprocess
+    import sys
+
+    golden = {"myntra_10000": "train", "myntra_10020": "test", "myntra_10253": "val"}
+    assert {k: split_of(k).value for k in golden} == golden
+    code = (
+        "from productstudio.models.data import split_of; "
+        f"print([split_of(k).value for k in {list(golden)!r}])"
+    )
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    ).stdout
+    assert out.strip() == str(list(golden.values()))
 
 
 def test_split_proportions_on_real_ids() -> None:
@@ -143,12 +173,37 @@ def test_audience_profile_parse_and_validation() -> None:
             AudienceProfile.parse(bad)
 
 
-def test_audience_rule_matches_palette() -> None:
-    """The training rule gives each photo an audience whose preferred palette is its colour's."""
+def test_audience_rule_matches_palette_on_real_records() -> None:
+    """On every real Myntra record the primary interest prefers the palette of the photo's
+    colour (a neutral interest for neutral colours), the gender follows the product's, and
+    the hash-drawn fields are spread over their values, not constant."""
+    from productstudio.models.conditioning.audience import AGE_BANDS, INTERESTS, REGIONS
+
+    recs = data_mod.read_metadata(shared_path("data", "products"))
+    ages, regions = set(), set()
+    for r in recs:
+        a = audience_for(r.id, colour=r.attrs["colour"], gender=r.attrs["gender"])
+        pal = palette_of(r.attrs["colour"])
+        assert INTERESTS[a.interests[0]] == pal, (r.id, r.attrs["colour"], a)
+        assert all(INTERESTS[i] == Palette.NEUTRAL for i in a.interests[1:])
+        want = {"Men": "men", "Women": "women", "Boys": "kids", "Girls": "kids"}
+        assert a.gender == want.get(r.attrs["gender"], "any")
+        ages.add(a.age_band)
+        regions.add(a.region)
+    assert ages == set(AGE_BANDS) and regions == set(REGIONS)
     for colour, interest in (("Black", "noir"), ("White", "pastel"), ("Red", "vivid")):
         assert audience_for("x1", colour=colour).interests[0] == interest
     assert palette_of("Mauve") == Palette.NEUTRAL
-    assert audience_for("x1", colour="Black") == audience_for("x1", colour="Black")
+
+
+def test_audience_golden_profiles() -> None:
+    """Two ids give fixed profiles (hash-drawn age band, region and second interest)."""
+    assert audience_for("myntra_1528", colour="Navy Blue", gender="Women") == AudienceProfile(
+        "25-34", "women", ("noir", "sport"), "east"
+    )
+    assert audience_for("myntra_1529", colour="Mauve", gender="Boys") == AudienceProfile(
+        "50+", "kids", ("sport",), "west"
+    )
 
 
 def _cfg(fusion: Fusion, **kw: object) -> tuple[ConditionConfig, Vocab]:

@@ -21,6 +21,8 @@ from productstudio.models.generators import (
     ConditionalVAE,
     DiffusionConfig,
     GANConfig,
+    GeneratorFamily,
+    LatentDiffusionConfig,
     VAEConfig,
     default_config,
     load_generator,
@@ -40,7 +42,18 @@ TINY: dict[str, Any] = {
         norm_num_groups=4,
         sample_steps=3,
     ),
+    "ldm": LatentDiffusionConfig(
+        size=16,
+        block_out_channels=(8, 8),
+        attention=(False, True),
+        norm_num_groups=4,
+        sample_steps=3,
+        ae_channels=(8, 8),
+        latent_channels=2,
+        ae_disc_channels=8,
+    ),
 }
+FAMILIES = ["gan", "vae", "diffusion", "ldm"]
 PROMPTS = [
     Prompt(
         "red canvas shoe",
@@ -60,13 +73,17 @@ def tiny(family: str, fusion: Fusion = Fusion.FILM) -> Any:
 
 
 def test_registry() -> None:
-    """The three families are registered; an unknown one names them."""
-    assert GENERATORS.names() == ["diffusion", "gan", "vae"]
-    with pytest.raises(UnknownBackendError, match="diffusion, gan, vae"):
+    """The families are registered under the names of the torch-free GeneratorFamily
+    enum (which the CLI offers); an unknown one names them."""
+    assert GENERATORS.names() == ["cyclegan", "diffusion", "gan", "ldm", "vae"]
+    assert sorted(f.value for f in GeneratorFamily) == GENERATORS.names()
+    for f in GeneratorFamily:
+        assert GENERATORS.get(f.value).family == f.value
+    with pytest.raises(UnknownBackendError, match="cyclegan, diffusion, gan, ldm, vae"):
         GENERATORS.get("flow")
 
 
-@pytest.mark.parametrize("family", ["gan", "vae", "diffusion"])
+@pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("fusion", list(Fusion))
 def test_sample_shape_dtype_and_seed(family: str, fusion: Fusion) -> None:
     """Samples are uint8 (N, S, S, 3); same seed → same images, another seed → different ones."""
@@ -77,7 +94,7 @@ def test_sample_shape_dtype_and_seed(family: str, fusion: Fusion) -> None:
     assert not np.array_equal(a, c)
 
 
-@pytest.mark.parametrize("family", ["gan", "vae", "diffusion"])
+@pytest.mark.parametrize("family", FAMILIES)
 def test_save_load_roundtrip(family: str, tmp_path: Path) -> None:
     """from_config → save_pretrained → from_pretrained gives the same config, vocab and samples."""
     m = tiny(family)
@@ -164,7 +181,7 @@ def test_diffusion_uses_unet2d_with_condition_embedding() -> None:
 
 def test_default_config_sizes() -> None:
     """CPU presets exist for each family at 32 and 64 px."""
-    for fam in ("gan", "vae", "diffusion"):
+    for fam in FAMILIES:
         for s in (32, 64):
             assert default_config(fam, s).size == s  # type: ignore[attr-defined]
 
@@ -227,3 +244,31 @@ def test_diffusion_min_snr_weights(prediction: str) -> None:
     assert snr[0] > 5 > snr[-1]
     with pytest.raises(InvalidParamsError):
         DiffusionConfig(size=16, snr_gamma=0.0)
+
+
+def test_gan_diffaugment_and_lazy_r1() -> None:
+    """With DiffAugment, D sees augmented images (none without it); the R1 penalty runs only
+    every r1_every steps (lazy regularisation) and is positive; bad settings are refused."""
+    import dataclasses
+
+    cc = ConditionConfig.from_vocab(VOCAB, text_encoder="hashing", emb_dim=8, out_dim=16)
+    cfg = dataclasses.replace(
+        TINY["gan"], augment=("color", "translation", "cutout"), r1_gamma=2.0, r1_every=2
+    )
+    m = ConditionalGAN.from_config(cfg, cc, VOCAB, seed=0)
+    plain = tiny("gan")
+    x = torch.rand(3, 3, 16, 16) * 2 - 1
+    g = torch.Generator().manual_seed(0)
+    assert not torch.equal(m._aug(x, g), x) and torch.equal(plain._aug(x, g), x)
+    cond, opts = m.conditioner.batch(PROMPTS), m.make_optimizers()
+    logs = [
+        m.train_step(x, cond, step, opts, torch.Generator().manual_seed(step)) for step in range(4)
+    ]
+    assert ["r1" in r for r in logs] == [True, False, True, False]
+    assert all(r["r1"] > 0 for r in logs if "r1" in r)
+    assert "r1" not in plain.train_step(x, cond, 0, plain.make_optimizers(), g)
+    with pytest.raises(InvalidParamsError, match="r1_every"):
+        GANConfig(size=16, r1_every=0)
+    with pytest.raises(InvalidParamsError, match="Known: color, translation, cutout"):
+        GANConfig(size=16, augment=("flip",))  # type: ignore[arg-type]
+    assert default_config("gan", 64).augment == ("color", "translation", "cutout")  # type: ignore[attr-defined]

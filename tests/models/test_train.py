@@ -146,3 +146,43 @@ def test_make_grid() -> None:
     g = make_grid(np.zeros((10, 4, 4, 3), np.uint8), cols=4, pad=1)
     assert g.shape == (3 * 5 + 1, 4 * 5 + 1, 3)
     assert (g[0] == 255).all() and g[1, 1, 0] == 0
+
+
+def test_cpu_minutes_budget(real16: ProductData, tmp_path: Path) -> None:
+    """A CPU-time budget stops the run once the process has used it (whatever the wall clock
+    says); the summary reports steps, wall and CPU seconds and threads; a resumed run counts
+    the CPU time of the first session."""
+    m = _model("vae", real16)
+    budget = 0.02  # CPU minutes = 1.2 CPU s
+    calls: list[tuple[int, int]] = []
+    s = train(
+        m,
+        real16,
+        tmp_path,
+        TrainParams(batch_size=8, cpu_minutes=budget, sample_every=0),
+        on_progress=lambda d, t: calls.append((d, t)),
+    )
+    assert s["steps"] >= 1 and s["cpu_seconds"] >= budget * 60
+    assert s["threads"] == 1 and s["budget"]["cpu_minutes"] == budget and s["seconds"] > 0
+    assert calls[-1][1] == int(budget * 60)  # progress in CPU seconds
+    ck = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    assert ck["cpu_seconds"] == pytest.approx(s["cpu_seconds"], abs=0.1)
+    again = train(
+        _model("vae", real16),
+        real16,
+        tmp_path,
+        TrainParams(batch_size=8, cpu_minutes=budget, sample_every=0),
+        resume=True,
+    )
+    assert again["steps"] == s["steps"]  # the budget was already used up
+    with pytest.raises(InvalidParamsError, match="cpu_minutes"):
+        TrainParams(cpu_minutes=0)
+
+
+def test_on_budget_sees_the_share_of_the_budget(real16: ProductData, tmp_path: Path) -> None:
+    """The trainer tells the model which share of the budget it has used before each step."""
+    m = _model("vae", real16)
+    seen: list[tuple[float, int]] = []
+    m.on_budget = lambda progress, step: seen.append((progress, step))  # type: ignore[method-assign]
+    train(m, real16, tmp_path, TrainParams(batch_size=8, max_steps=4, sample_every=0))
+    assert seen == [(0.0, 0), (0.25, 1), (0.5, 2), (0.75, 3)]

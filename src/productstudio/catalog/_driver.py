@@ -271,7 +271,8 @@ def _record(res: ItemResult) -> dict[str, Any]:
         "sha256": res.output_hash,
         "seconds": round(res.seconds, 4),
         "timings": {k: round(v, 4) for k, v in res.timings},
-        "verdict": "",
+        "verdict": res.verdict,
+        "failed_rules": list(res.failed_rules),
         "confidence": res.confidence,
         "unsure": res.unsure,
         "message": res.message,
@@ -494,7 +495,9 @@ def _register_and_run(
     heart.start()
     threads = options.threads or _threads(workers)
     fetch = options.fetch.split(workers)
-    factory = WorkerFactory(CatalogWorker, (tuple(j.spec for j in jobs), threads, fetch))
+    factory = WorkerFactory(
+        CatalogWorker, (tuple(j.spec for j in jobs), threads, fetch, options.check_level)
+    )
     runner = make_runner(
         options.executor,
         factory,

@@ -1,9 +1,11 @@
 """The per-run manifest: one line per item (JSONL or CSV), written as items finish.
 
 Fields: ``key, preset, status, source, output, size, sha256, seconds, timings, verdict,
-confidence, unsure, message``. ``sha256`` and ``size`` describe the output file; ``timings``
-holds the per-stage seconds (JSON in CSV). Each line is flushed when written, so a crashed
-run's manifest holds every item it finished.
+failed_rules, confidence, unsure, message``. ``sha256`` and ``size`` describe the output file;
+``timings`` holds the per-stage seconds (JSON in CSV); ``verdict`` is the output's compliance
+verdict against its recipe's rules (``pass``/``warn``/``fail``, empty when not checked, e.g.
+for skipped items) and ``failed_rules`` the rules it fails (``;``-joined in CSV). Each line is
+flushed when written, so a crashed run's manifest holds every item it finished.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ FIELDS = (
     "seconds",
     "timings",
     "verdict",
+    "failed_rules",
     "confidence",
     "unsure",
     "message",
@@ -56,6 +59,8 @@ class ManifestWriter:
         if self._csv is not None:
             if isinstance(row["timings"], dict):
                 row["timings"] = json.dumps(row["timings"])
+            if isinstance(row["failed_rules"], list | tuple):
+                row["failed_rules"] = ";".join(row["failed_rules"])
             self._csv.writerow(row)
         else:
             self._fh.write(json.dumps(row, ensure_ascii=False) + "\n")

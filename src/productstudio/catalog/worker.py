@@ -11,8 +11,12 @@ recipe file or preset, or else the main job (the ``amazon-main`` preset with the
 canvas, cut-out, background and format: :func:`productstudio.recipes.main_image_recipe`).
 
 Each result carries the input's content hash (sha256 of its bytes), the output's hash and
-size and per-stage timings (read, decode, process, encode, write); an item whose recorded
-input hash still matches and whose output is intact is *skipped* without decoding.
+size, per-stage timings (read, decode, process, encode, write, check) and the output's
+compliance verdict against its recipe's rules (:class:`CheckLevel`: by default every rule but
+the slow OCR text rule, measured on the encoded bytes); an item whose recorded input hash
+still matches and whose output is intact is *skipped* without decoding. A recipe with
+``scene`` steps also gets each output's generation settings written beside it
+(``out/a.jpg`` + ``out/a.json``, atomically and before the image).
 """
 
 from __future__ import annotations
@@ -25,14 +29,16 @@ import socket
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from productstudio.catalog.faults import fault_point
 from productstudio.catalog.store import Status
 from productstudio.errors import InputError, InvalidParamsError, ProductStudioError
 from productstudio.imaging import ImageFormat, LoadedImage, load_image, write_atomic
 from productstudio.imaging.color import parse_color
+from productstudio.models.pipelines.records import sidecar_bytes, sidecar_path
 from productstudio.models.segmenters import Segmenter, load_segmenter
 from productstudio.ops.canvas import CanvasParams, MinSize
 from productstudio.ops.cutout import CutoutParams
@@ -160,6 +166,8 @@ class ItemResult:
 
     ``retryable`` marks transient failures (I/O hiccups, network, a crashed worker) that a
     run retries with back-off; other failures are permanent and keep their reason.
+    ``verdict`` is the output's compliance verdict against its recipe's rules (``pass``,
+    ``warn``, ``fail``; empty when not checked) and ``failed_rules`` the rules it fails.
     """
 
     key: str
@@ -182,6 +190,16 @@ class ItemResult:
     retryable: bool = False
     worker: str = ""
     rss_mb: float = 0.0
+    verdict: str = ""
+    failed_rules: tuple[str, ...] = ()
+
+
+class CheckLevel(StrEnum):
+    """Which of its recipe's rules each output is checked against (the manifest verdict)."""
+
+    NONE = "none"  # no verdict
+    RULES = "rules"  # every rule but text/watermarks: cheap (no OCR), the default
+    ALL = "all"  # the text rule too: OCR, ~15 s per 2000x2000 output on 2 cores
 
 
 class TransientError(InputError):
@@ -232,12 +250,23 @@ def _output_intact(task: Task) -> bool:
 
 
 def _remove_stale_parts(output: Path) -> None:
-    """Delete temp files a killed run left beside ``output`` (``.NAME.*.part``)."""
+    """Delete temp files a killed run left beside ``output`` and its settings ``.json``
+    (``.NAME.*.part``)."""
     try:
-        for part in output.parent.glob(f".{output.name}.*.part"):
-            part.unlink(missing_ok=True)
+        for name in (output.name, sidecar_path(output).name):
+            for part in output.parent.glob(f".{name}.*.part"):
+                part.unlink(missing_ok=True)
     except OSError:
         pass
+
+
+def _scene_json(records: list[dict[str, Any]], output: Path, source: str, sha256: str) -> bytes:
+    """The settings file of an output made by a recipe with ``scene`` steps: the record that
+    ``productstudio scene --replay`` reads (one scene), or every scene's under ``scenes``."""
+    inp = {"path": source, "sha256": sha256}
+    if len(records) == 1:
+        return sidecar_bytes({**records[0], "input": inp}, output.name)
+    return sidecar_bytes({"kind": "scenes", "input": inp, "scenes": records}, output.name)
 
 
 class MainImageWorker:
@@ -245,7 +274,11 @@ class MainImageWorker:
     encoded file) → output file."""
 
     def __init__(
-        self, spec: JobSpec, threads: int | None = None, fetch: FetchOptions | None = None
+        self,
+        spec: JobSpec,
+        threads: int | None = None,
+        fetch: FetchOptions | None = None,
+        check: CheckLevel = CheckLevel.RULES,
     ) -> None:
         import cv2
 
@@ -258,18 +291,53 @@ class MainImageWorker:
         self.recipe: Recipe = spec.build_recipe()
         self.fetch = fetch or FetchOptions()
         self.limiter = HostLimiter(self.fetch.per_host)
+        self.check = CheckLevel(check)
+        rules = self.recipe.rules
+        if self.check is CheckLevel.RULES:  # the text rule runs OCR: only when asked for
+            rules = rules.model_copy(update={"text": None})
+        self.rules = rules
+        self._text: Any = None
+        #: models the recipe's steps load (``ctx.resource``), shared by every item
+        self.cache: dict[str, Any] = {}
 
     def apply(
         self, loaded: LoadedImage, source: str | None = None, attrs: dict[str, str] | None = None
     ) -> RecipeResult:
         """Run the job's recipe on one loaded image (nothing is written)."""
+        self.cache.pop("scene_records", None)  # per item, not per worker
         ctx = StepContext(
             source=source or loaded.source,
             attributes=dict(attrs or {}),
             segmenter_choice=self.spec.model,
+            cache=self.cache,
         )
         ctx.set_segmenter(self.segmenter)
         return self.recipe.apply(loaded, ctx)
+
+    def verdict(self, encoded: bytes, name: str) -> tuple[str, tuple[str, ...]]:
+        """The encoded output checked against the recipe's rules (the text rule only with
+        ``CheckLevel.ALL``): ``(verdict, failed rules)``; ``("", ())`` when not checked."""
+        if self.check is CheckLevel.NONE or not self.rules.active():
+            return "", ()
+        from productstudio.recipes import check_loaded
+
+        text = None
+        if self.check is CheckLevel.ALL:
+            if self._text is None:
+                from productstudio.recipes.compliance.measure import default_text_detector
+
+                self._text = default_text_detector() or False
+            text = self._text or None
+        report = check_loaded(
+            load_image(encoded, name=name),
+            self.rules,
+            data=encoded,
+            segmenter=self.segmenter,
+            text_detector=text,
+            preset=self.recipe.name,
+        )
+        failed = tuple(r.rule for r in report.results if r.status.value == "fail")
+        return report.verdict.value, failed
 
     def __call__(self, task: Task) -> ItemResult:
         t0 = time.perf_counter()
@@ -313,10 +381,23 @@ class MainImageWorker:
             t = time.perf_counter()
             encoded = self.recipe.encode(result)
             timings["encode"] = time.perf_counter() - t
+            scenes = result.context.cache.pop("scene_records", None)
             t = time.perf_counter()
             _remove_stale_parts(task.output)
+            if scenes:  # the settings first: an output on disk always has its .json
+                settings = _scene_json(scenes, task.output, name, digest)
+                write_atomic(settings, sidecar_path(task.output))
             write_atomic(encoded, task.output, before_rename=lambda: fault_point("write"))
             timings["write"] = time.perf_counter() - t
+            verdict: tuple[str, tuple[str, ...]] = ("", ())
+            if self.check is not CheckLevel.NONE:
+                t = time.perf_counter()
+                try:
+                    verdict = self.verdict(encoded, str(task.output))
+                except ProductStudioError as exc:  # the output is written: keep it
+                    verdict = ("error", ())
+                    log.warning("%s: not checked: %s", task.output, exc)
+                timings["check"] = time.perf_counter() - t
         except ProductStudioError as exc:
             return ItemResult(
                 task.key,
@@ -354,6 +435,8 @@ class MainImageWorker:
             output_size=len(encoded),
             unsure=any("unsure" in n for n in notes),
             worker=worker_id(),
+            verdict=verdict[0],
+            failed_rules=verdict[1],
         )
 
     def process_batch(self, tasks: Sequence[Task]) -> list[ItemResult]:
@@ -368,6 +451,8 @@ class CatalogWorker:
     Args:
         specs: the run's specs; tasks name theirs by :attr:`JobSpec.preset`.
         threads: threads for OpenCV/ONNX in this process (``None``: the settings).
+        fetch: how URL inputs are downloaded.
+        check: which rules each output is checked against (the manifest's verdict).
     """
 
     def __init__(
@@ -375,12 +460,13 @@ class CatalogWorker:
         specs: Sequence[JobSpec],
         threads: int | None = None,
         fetch: FetchOptions | None = None,
+        check: CheckLevel = CheckLevel.RULES,
     ) -> None:
         if threads:
             from productstudio.settings import get_settings
 
             get_settings().threads = threads
-        self.workers = {spec.preset: MainImageWorker(spec, threads, fetch) for spec in specs}
+        self.workers = {spec.preset: MainImageWorker(spec, threads, fetch, check) for spec in specs}
         for w in self.workers.values():  # one download limiter per process
             w.limiter = next(iter(self.workers.values())).limiter
         self.default = next(iter(self.workers.values()))

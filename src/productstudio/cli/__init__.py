@@ -10,6 +10,7 @@ from productstudio.cli.app import app
 # Command modules register themselves on `app` when imported (order = help order).
 from productstudio.cli import main_cmds  # noqa: F401  isort: skip
 from productstudio.cli import generate_cmds  # noqa: F401  isort: skip
+from productstudio.cli import translate_cmd  # noqa: F401  isort: skip
 from productstudio.cli import recipe_cmds  # noqa: F401  isort: skip
 from productstudio.cli import edit_cmds  # noqa: F401  isort: skip
 from productstudio.cli import catalog_cmds  # noqa: F401  isort: skip

@@ -91,16 +91,36 @@ def variants_cmd(
     image: Path | None = typer.Option(None, "--image", "-i", help="Product photo to render."),
     output: Path = typer.Option(Path("variants"), "--output", "-o", help="Folder for images."),
     model: str = typer.Option("auto", "--model", "-m", help="Segmenter for the cut-out step."),
+    title: str | None = typer.Option(
+        None, "--title", help="Product title (prompt of generator samples)."
+    ),
+    attr: list[str] = typer.Option(
+        [], "--attr", help="Product metadata name=value, e.g. colour=Black (repeatable)."
+    ),
     store: str = _STORE,
 ) -> None:
     """Expand a recipe matrix into variants of one product, render them (with --image) and
     register them in the store."""
     from productstudio.personalize.variants import VariantMatrix, render_variants
 
+    attributes: dict[str, str] = {"title": title} if title else {}
+    for a in attr:
+        if "=" not in a:
+            raise InvalidParamsError(f"--attr expects name=value (e.g. colour=Black), got '{a}'")
+        k, v = (x.strip() for x in a.split("=", 1))
+        attributes[k] = v
     specs = VariantMatrix.from_yaml(matrix).expand()
     if image is not None:
         with progress_bar(f"rendering {len(specs)} variants", len(specs)) as cb:
-            recs = render_variants(image, product, specs, output, model=model, on_progress=cb)
+            recs = render_variants(
+                image,
+                product,
+                specs,
+                output,
+                model=model,
+                attributes=attributes,
+                on_progress=cb,
+            )
     else:
         recs = [s.for_product(product) for s in specs]
     with _open(store) as st:

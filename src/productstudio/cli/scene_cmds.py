@@ -468,24 +468,22 @@ def generate_cmd(
             image = Path(rec["input"]["path"])
         count = 1
     else:
-        info = _product_info(title, category, colour, material, attr, metadata, item_id)
-        if info is None and scene is None:
-            if not prompt and image is None:
-                raise fail("give a prompt, or product metadata (--title, --metadata/--id …)")
-            from productstudio.models.pipelines.options import DEFAULT_NEGATIVE
+        from productstudio.models.pipelines.generate import generation_prompt
 
-            neg = DEFAULT_NEGATIVE if negative is None else negative
-            built = BuiltPrompt(prompt=prompt or "", negative_prompt=neg, template="none")
-        else:
-            built = _book(templates).build(
-                info,
-                template=template,
-                scene=scene,
-                style=style,
-                audience=_audience(audience),
-                extra=prompt or "",
-                negative=negative,
-            )
+        info = _product_info(title, category, colour, material, attr, metadata, item_id)
+        if info is None and scene is None and not prompt and image is None:
+            raise fail("give a prompt, or product metadata (--title, --metadata/--id …)")
+        built = generation_prompt(
+            _book(templates),
+            info,
+            text=prompt or "",
+            template=template,
+            scene=scene,
+            style=style,
+            audience=_audience(audience),
+            negative=negative,
+            variations=image is not None,
+        )
         task = Task.IMAGE_TO_IMAGE if image is not None else Task.TEXT_TO_IMAGE
         gp = GenerationParams(
             prompt=built.prompt,
@@ -505,35 +503,21 @@ def generate_cmd(
     _check_overwrite(paths, overwrite)
     err.print(f"prompt: {built.prompt}", highlight=False, markup=False)
     pipe = _load_pipeline(model, opts, task)
-    total_steps = count * gp.steps
-    with progress_bar(task.value, total_steps) as on_progress:
-        for i, (s, path) in enumerate(zip(seeds, paths, strict=True)):
+    from productstudio.models.pipelines.generate import GeneratedImage, generate_images
 
-            def progress(done: int, n: int, _i: int = i) -> None:
-                on_progress(_i * gp.steps + min(done, gp.steps), total_steps)
+    def save(made: GeneratedImage) -> None:
+        record = {**made.record, "model_ref": model}
+        if image is not None:
+            record["input"] = {"path": str(image.resolve()), "sha256": _sha256(image)}
+        if made.generated.nsfw:
+            err.print(f"[yellow]warning:[/] the safety checker blanked seed {made.seed}")
+        img_path, _js = save_with_record(made.image, paths[made.seed - gp.seed], record)
+        out.print(str(img_path))
 
-            p = gp.with_seed(s)
-            if src is not None:
-                res = pipe.image_to_image(src, p, on_progress=progress)
-            else:
-                res = pipe.text_to_image(p, on_progress=progress)
-            record: dict[str, Any] = {
-                "kind": "generate",
-                "task": task.value,
-                "seed": s,
-                "prompt": built.as_dict(),
-                "generation": p.as_dict(),
-                "pipeline": pipe.describe(),
-                "model_ref": model,
-                "seconds": round(res.seconds, 3),
-                "nsfw": res.nsfw,
-            }
-            if image is not None:
-                record["input"] = {"path": str(image.resolve()), "sha256": _sha256(image)}
-            if res.nsfw:
-                err.print(f"[yellow]warning:[/] the safety checker blanked seed {s}")
-            img_path, _js = save_with_record(res.image, path, record)
-            out.print(str(img_path))
+    with progress_bar(task.value, count * gp.steps) as on_progress:
+        generate_images(
+            pipe, built, gp, count=count, image=src, on_progress=on_progress, on_image=save
+        )
 
 
 __all__ = ["generate_cmd", "scene_cmd"]

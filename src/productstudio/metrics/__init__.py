@@ -14,9 +14,11 @@ from productstudio.metrics.quality import (
     MS_SSIM_MIN_SIDE,
     DeltaEStats,
     delta_e,
+    grey_ssim,
     ms_ssim,
     psnr,
     ssim,
+    structure_ssim,
 )
 from productstudio.metrics.segmentation import (
     BoundaryScores,
@@ -45,6 +47,7 @@ __all__ = [
     "evaluate_mask",
     "fid",
     "gradient_error",
+    "grey_ssim",
     "iou",
     "kid",
     "mae",
@@ -54,5 +57,6 @@ __all__ = [
     "psnr",
     "sad",
     "ssim",
+    "structure_ssim",
     "summarise",
 ]

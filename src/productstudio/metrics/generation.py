@@ -21,18 +21,21 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
 from productstudio.errors import InvalidParamsError, WeightsNotFoundError
+from productstudio.models.conditioning.image_features import (
+    EFFICIENTNET_FILE,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    find_weights,
+    onnx_image_features,
+)
 
 log = logging.getLogger(__name__)
-
-EFFICIENTNET_FILE = "efficientnet_lite0_imagenet.onnx"
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def _check_feats(a: NDArray[np.floating], b: NDArray[np.floating], min_n: int = 2) -> None:
@@ -138,6 +141,14 @@ def precision_recall(
     return precision, recall
 
 
+class FeatureExtractor(Protocol):
+    """What scores FID/KID: a name (stored with every result) and images → (N, D) features."""
+
+    name: str
+
+    def __call__(self, images: NDArray[np.uint8]) -> NDArray[np.float32]: ...
+
+
 @dataclass
 class FeatureNetwork:
     """An ONNX image feature extractor with a name (the name goes into every FID/KID result)."""
@@ -157,7 +168,7 @@ class FeatureNetwork:
         Raises:
             WeightsNotFoundError: the ONNX file is nowhere to be found.
         """
-        p = Path(path) if path is not None else _find(EFFICIENTNET_FILE)
+        p = Path(path) if path is not None else find_weights(EFFICIENTNET_FILE)
         if p is None or not p.is_file():
             raise WeightsNotFoundError(
                 f"{EFFICIENTNET_FILE} not found: pass its path or put it under PRODUCTSTUDIO_MODELS"
@@ -184,55 +195,15 @@ class FeatureNetwork:
 
     def __call__(self, images: NDArray[np.uint8]) -> NDArray[np.float32]:
         """(N, H, W, 3) uint8 → (N, D) float32 features (bilinear resize to the input size)."""
-        from PIL import Image as PILImage
-
-        from productstudio.models.onnx_runtime import get_session
-
-        if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
-            raise InvalidParamsError(
-                f"features: need (N, H, W, 3) uint8, got {images.shape} {images.dtype}"
-            )
-        sess = get_session(self.path)
-        inp = sess.get_inputs()[0].name
-        mean = np.array(self.mean, np.float32)[:, None, None]
-        std = np.array(self.std, np.float32)[:, None, None]
-        out = []
-        for i in range(0, len(images), self.batch_size):
-            chunk = images[i : i + self.batch_size]
-            x = np.stack(
-                [
-                    np.asarray(
-                        PILImage.fromarray(im).resize(
-                            (self.input_size,) * 2, PILImage.Resampling.BILINEAR
-                        ),
-                        np.float32,
-                    ).transpose(2, 0, 1)
-                    / 255.0
-                    for im in chunk
-                ]
-            )
-            x = (x - mean) / std
-            out.append(
-                sess.run([self.output], {inp: x.astype(np.float32)})[0].reshape(len(chunk), -1)
-            )
-        return np.concatenate(out).astype(np.float32) if out else np.zeros((0, 1), np.float32)
-
-
-def _find(file_name: str) -> Path | None:
-    from productstudio.models.discovery import search_dirs
-
-    dirs = list(search_dirs())
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        dirs.append(parent.parent / "shared" / "weights" / "features")
-    for d in dirs:
-        if (d / file_name).is_file():
-            return d / file_name
-        if d.is_dir() and d.name != "features":
-            hits = list(d.rglob(file_name))
-            if hits:
-                return hits[0]
-    return None
+        return onnx_image_features(
+            self.path,
+            images,
+            input_size=self.input_size,
+            mean=self.mean,
+            std=self.std,
+            output=self.output,
+            batch_size=self.batch_size,
+        )
 
 
 class AttributeClassifier:
@@ -362,6 +333,21 @@ class PixelAttributeClassifier:
         self.net.eval()
         return self
 
+    def features(self, images: NDArray[np.uint8]) -> NDArray[np.float32]:
+        """(N, S, S, 3) uint8 → (N, 128) pooled features of the CNN body (before the heads)."""
+        import torch
+
+        from productstudio.models.generators.base import from_uint8
+
+        if self.net is None:
+            raise InvalidParamsError("PixelAttributeClassifier: call fit first")
+        with torch.no_grad():
+            out = [
+                self.net["body"](from_uint8(images[i : i + 256])).numpy()
+                for i in range(0, len(images), 256)
+            ]
+        return np.concatenate(out).astype(np.float32) if out else np.zeros((0, 128), np.float32)
+
     def predict(self, images: NDArray[np.uint8]) -> dict[str, NDArray[np.int64]]:
         import torch
 
@@ -386,3 +372,26 @@ class PixelAttributeClassifier:
             keep = np.asarray(y) >= 0
             acc[n] = float((pred[n][keep] == np.asarray(y)[keep]).mean()) if keep.any() else np.nan
         return acc
+
+
+class PixelCNNFeatures:
+    """A FID/KID feature network that no generator saw: the body of a
+    :class:`PixelAttributeClassifier` trained here on the real train photos (128-d).
+
+    Used to score models whose conditioning uses the default scorer (EfficientNet-Lite0), where
+    FID/KID on that network would reward copying its features. Values are comparable only
+    between rows scored by the same trained CNN (same train split, seed and epochs).
+    """
+
+    def __init__(self, classifier: PixelAttributeClassifier, name: str = "pixel_cnn_real_train"):
+        if classifier.net is None:
+            raise InvalidParamsError("PixelCNNFeatures: the classifier is not fitted")
+        self.classifier = classifier
+        self.name = name
+
+    def __call__(self, images: NDArray[np.uint8]) -> NDArray[np.float32]:
+        if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
+            raise InvalidParamsError(
+                f"features: need (N, H, W, 3) uint8, got {images.shape} {images.dtype}"
+            )
+        return self.classifier.features(images)

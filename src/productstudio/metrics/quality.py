@@ -30,9 +30,11 @@ __all__ = [
     "MS_SSIM_MIN_SIDE",
     "DeltaEStats",
     "delta_e",
+    "grey_ssim",
     "ms_ssim",
     "psnr",
     "ssim",
+    "structure_ssim",
 ]
 
 #: MS-SSIM with its default 5 scales and an 11 px Gaussian window: torchmetrics requires
@@ -203,6 +205,86 @@ def ssim(
             "grow the mask or use psnr(mask=...)"
         )
     return float((smap[inner] * wi).sum() / total)
+
+
+def _grey(x: np.ndarray) -> NDArray[np.float64]:
+    """Grey levels (Rec. 601 luma) of an (H, W, 3) image; (H, W) images as they are."""
+    if x.ndim == 2:
+        return np.asarray(x, np.float64)
+    if x.shape[2] < 3:
+        return np.asarray(x[..., 0], np.float64)
+    return np.asarray(x[..., :3], np.float64) @ np.array([0.299, 0.587, 0.114])
+
+
+def grey_ssim(a: np.ndarray, b: np.ndarray, data_range: float | None = None) -> float:
+    """SSIM of the grey levels (Rec. 601 luma of RGB; (H, W) images as they are): is the
+    light/dark layout of ``b`` kept in ``a``, whatever the hues?
+
+    Same window, constants and border rule as :func:`ssim`; the data range comes from the
+    dtype of the inputs (255 for uint8). It still counts brightness changes: a red product
+    turned white on a white background loses most of its grey-level outline and scores low;
+    :func:`structure_ssim` ignores brightness and contrast altogether.
+
+    Example:
+        >>> rgb = np.zeros((16, 16, 3), np.uint8); rgb[4:12, 4:12] = (30, 150, 60)
+        >>> bgr = rgb[..., ::-1].copy()  # other hue, similar grey levels
+        >>> grey_ssim(rgb, rgb), grey_ssim(bgr, rgb) > 0.9
+        (1.0, True)
+    """
+    _check_pair(a, b)
+    peak = _data_range(a, data_range)
+    return ssim(_grey(a), _grey(b), data_range=peak)
+
+
+def structure_ssim(a: np.ndarray, b: np.ndarray, data_range: float | None = None) -> float:
+    """The structure term of SSIM on grey levels: is the layout (edges, shapes, shading
+    pattern) kept, whatever the brightness and contrast?
+
+    SSIM = luminance × contrast × structure (Wang et al. 2004); this keeps only
+    ``s = (σab + C3) / (σa σb + C3)`` with ``C3 = C2 / 2`` — the local correlation of the two
+    grey-level images — on the same 7×7 window, constants, sample covariances and interior as
+    :func:`ssim`. A recolour that turns a red bag black changes luminance and contrast but
+    keeps the layout, so it scores near 1; a different shape does not. Flat areas in both
+    images count as kept (s = 1).
+
+    Args:
+        a, b: (H, W) or (H, W, C) images of the same shape and dtype (RGB → Rec. 601 luma).
+        data_range: as in :func:`psnr`.
+
+    Returns:
+        Mean structure term in [-1, 1]; 1.0 for identical images and for any positive affine
+        change of grey levels.
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> a = rng.integers(0, 200, (32, 32), dtype=np.uint8)
+        >>> round(structure_ssim(a, a // 2 + 40), 3), ssim(a, a // 2 + 40) < 0.9
+        (1.0, True)
+    """
+    from scipy.ndimage import uniform_filter
+
+    _check_pair(a, b)
+    if min(a.shape[0], a.shape[1]) < _SSIM_WIN:
+        raise InvalidParamsError(
+            f"structure_ssim needs images of at least {_SSIM_WIN}x{_SSIM_WIN} px, got "
+            f"{a.shape[1]}x{a.shape[0]}"
+        )
+    peak = _data_range(a, data_range)
+    ga, gb = _grey(a), _grey(b)
+    n = _SSIM_WIN**2
+    cov = n / (n - 1)
+
+    def f(x: NDArray[np.float64]) -> NDArray[np.float64]:
+        return np.asarray(uniform_filter(x, size=_SSIM_WIN), np.float64)
+
+    ma, mb = f(ga), f(gb)
+    vaa = np.clip(cov * (f(ga * ga) - ma * ma), 0, None)
+    vbb = np.clip(cov * (f(gb * gb) - mb * mb), 0, None)
+    vab = cov * (f(ga * gb) - ma * mb)
+    c3 = (0.03 * peak) ** 2 / 2
+    smap = (vab + c3) / (np.sqrt(vaa * vbb) + c3)
+    pad = (_SSIM_WIN - 1) // 2
+    return float(smap[pad:-pad, pad:-pad].mean())
 
 
 def ms_ssim(a: np.ndarray, b: np.ndarray, data_range: float | None = None) -> float:

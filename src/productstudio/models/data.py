@@ -78,6 +78,18 @@ def prepare_image(image: NDArray[np.uint8], size: int) -> NDArray[np.uint8]:
     return np.asarray(im, dtype=np.uint8).copy()
 
 
+def save_npz(path: Path, **arrays: NDArray[np.generic]) -> Path:
+    """Write ``arrays`` as an ``.npz`` cache file atomically (a unique temp file, then rename), so
+    that processes filling the same cache at once never see or break a half-written file."""
+    import io
+
+    from productstudio.imaging import write_atomic
+
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)  # type: ignore[arg-type]
+    return write_atomic(buf.getvalue(), path)
+
+
 @dataclass(frozen=True, slots=True)
 class ProductRecord:
     """One row of ``metadata.csv`` that generators use."""
@@ -182,17 +194,30 @@ def read_metadata(
 
 @dataclass
 class ProductData:
-    """Decoded images (N, S, S, 3) uint8 plus their records, in the same order."""
+    """Decoded images (N, S, S, 3) uint8 plus their records, in the same order (and, for paired
+    translation data, the source photo of each row in ``inputs``)."""
 
     images: NDArray[np.uint8]
     records: list[ProductRecord]
     size: int
+    #: paired data only: the source photo of each row (same shape as ``images``, the targets)
+    inputs: NDArray[np.uint8] | None = None
 
     def subset(self, split: Split | None = None, limit: int | None = None) -> ProductData:
         idx = [i for i, r in enumerate(self.records) if split is None or r.split == split]
         if limit is not None:
             idx = idx[:limit]
-        return ProductData(self.images[idx], [self.records[i] for i in idx], self.size)
+        return self.take(idx)
+
+    def take(self, idx: Sequence[int]) -> ProductData:
+        """The rows ``idx`` (images, records and inputs), in that order."""
+        ix = list(idx)
+        return ProductData(
+            self.images[ix],
+            [self.records[i] for i in ix],
+            self.size,
+            None if self.inputs is None else self.inputs[ix],
+        )
 
     def __len__(self) -> int:
         return len(self.records)
@@ -246,9 +271,6 @@ def load_products(
             raise InputError(f"cannot read {p}: {exc}", path=p) from exc
         images[i] = prepare_image(arr, size)
     if cache is not None:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp.npz")
-        np.savez(tmp, images=images)
-        tmp.replace(cache)
+        save_npz(cache, images=images)
     log.info("loaded %d product photos at %dpx", len(records), size)
     return ProductData(images, records, size)

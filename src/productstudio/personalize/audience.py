@@ -99,7 +99,7 @@ def measure_audience_effect(
         model: a trained :class:`~productstudio.models.generators.ConditionalGenerator`.
         records: product records whose other attributes (category, gender, …) are kept.
     """
-    from productstudio.models.conditioning.fusion import Prompt
+    from productstudio.models.conditioning.config import Prompt
 
     if not records:
         raise InvalidParamsError("measure_audience_effect: no records")

@@ -45,7 +45,9 @@ from productstudio.models.conditioning.audience import (
     AGE_BANDS,
     AUDIENCE_GENDERS,
     INTERESTS,
+    MAX_INTERESTS,
     REGIONS,
+    AudienceProfile,
 )
 from productstudio.personalize._yaml import load_model, node_line
 from productstudio.personalize.context import UserContext, read_text
@@ -166,6 +168,33 @@ class SegmentRules:
     def names(self) -> tuple[str, ...]:
         """Every segment a user can land in (rules in order, then the default)."""
         return (*(s.name for s in self.segments), self.default)
+
+    def audience(self, name: str) -> AudienceProfile:
+        """The audience a segment stands for: the first value its rule allows for each
+        audience field (up to two interests); the default segment is the empty audience.
+
+        Raises:
+            InvalidParamsError: no such segment, or its rule reads only free features.
+        """
+        if name == self.default:
+            return AudienceProfile()
+        seg = next((s for s in self.segments if s.name == name), None)
+        if seg is None:
+            raise InvalidParamsError(
+                f"{self.source}: no segment '{name}'; segments: {', '.join(self.names)}"
+            )
+        kw: dict[str, Any] = {}
+        for c in seg.conditions:
+            if c.key == "interests":
+                kw["interests"] = c.values[:MAX_INTERESTS]
+            elif c.key in _ALLOWED and c.values:
+                kw[c.key] = c.values[0]
+        if not kw:
+            raise InvalidParamsError(
+                f"{self.source}: segment '{name}' is defined by free features only, not by "
+                "age_band, gender, interests or region; give the audience instead"
+            )
+        return AudienceProfile(**kw)
 
     def assign(self, user: UserContext) -> str:
         for s in self.segments:

@@ -20,6 +20,26 @@ Matrix file (``version: 1``)::
         contact: {steps: {shadow: {type: contact}}, features: {shadow: 1}}
     limit: 24                         # refuse matrices with more variants (default 64)
 
+An option may instead (or as well) draw the picture with one of our own generators
+(``models/generators``, a folder written by ``productstudio train``) for an audience::
+
+    segments: segments.yaml           # optional: the shop's segment rules (default: by interest)
+    axes:
+      look:
+        photo: {}                     # the product photo
+        noir:                         # a sample for the `noir` segment's audience
+          sample: {model: generators/cvae-64, segment: noir, seed: 0}
+          features: {generated: 1}
+        young-women:
+          sample: {model: generators/cvae-64, audience: "age_band=18-24,gender=women"}
+
+``sample`` becomes the recipe's ``sample`` step (:mod:`productstudio.recipes.steps.sample`):
+``model`` (relative to this file), the audience given as ``audience`` or as a ``segment`` of
+the segment rules (the first value its rule allows for each audience field), and optional
+``title``, ``attrs`` and ``seed``. The prompt's title and attributes default to the product's
+(``render_variants(..., attributes=)``, ``feedback variants --attr``); the remaining steps
+(canvas, background …) then work on the sample as on a photo.
+
 An option's ``steps`` override the parameters of the base recipe's step of that name, or insert
 the step where it belongs (:data:`STEP_ORDER`: cutout, recolour, adjust, canvas, background,
 shadow, style, upscale, flatten, output). Each resulting recipe is validated like any recipe file
@@ -54,12 +74,15 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from productstudio.errors import EventError, InvalidParamsError, ProductStudioError, RecipeError
+from productstudio.models.conditioning.audience import AudienceProfile
 from productstudio.personalize._yaml import load_model
 from productstudio.personalize.context import read_text
 from productstudio.personalize.events import check_id
+from productstudio.personalize.segments import SegmentRules
 
 #: Where an inserted step goes relative to the base recipe's steps.
 STEP_ORDER: tuple[str, ...] = (
+    "sample",
     "cutout",
     "recolour",
     "adjust",
@@ -120,10 +143,22 @@ class VariantRecord:
         }
 
 
+class _Sample(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(min_length=1)
+    segment: str | None = None
+    audience: str | None = None
+    title: str | None = None
+    attrs: dict[str, str] = Field(default_factory=dict)
+    seed: int | None = Field(default=None, ge=0)
+
+
 class _Option(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     steps: dict[str, dict[str, Any] | None] = Field(default_factory=dict)
+    sample: _Sample | None = None
     features: dict[str, float] = Field(default_factory=dict)
 
 
@@ -135,6 +170,7 @@ class _Matrix(BaseModel):
     common: dict[str, dict[str, Any] | None] = Field(default_factory=dict)
     axes: dict[str, dict[str, _Option | None]] = Field(min_length=1)
     limit: int = Field(default=64, ge=1, le=4096)
+    segments: str | None = None
 
 
 @dataclass(frozen=True)
@@ -184,6 +220,8 @@ class VariantMatrix:
     @classmethod
     def from_text(cls, text: str, *, file: str = "<string>") -> VariantMatrix:
         m, _ = load_model(_Matrix, text, file=file, what="a variant matrix")
+        folder = Path(file).parent if file != "<string>" else Path(".")
+        rules: SegmentRules | None = None
         axes: dict[str, dict[str, _Option]] = {}
         for axis, opts in m.axes.items():
             if not opts:
@@ -193,7 +231,19 @@ class VariantMatrix:
                     raise InvalidParamsError(
                         f"{file}, key 'axes.{axis}.{o}': option names cannot contain '+'"
                     )
-            axes[axis] = {k: v or _Option() for k, v in opts.items()}
+            axes[axis] = {}
+            for k, v in opts.items():
+                opt = v or _Option()
+                if opt.sample is not None:
+                    if rules is None:
+                        rules = (
+                            SegmentRules.from_yaml(_relative(m.segments, folder))
+                            if m.segments
+                            else SegmentRules.by_interest()
+                        )
+                    step = _sample_step(opt.sample, folder, rules, file, f"axes.{axis}.{k}.sample")
+                    opt = opt.model_copy(update={"steps": {**opt.steps, "sample": step}})
+                axes[axis][k] = opt
         n = int(np.prod([len(o) for o in axes.values()]))
         if n > m.limit:
             raise InvalidParamsError(
@@ -246,6 +296,52 @@ class VariantMatrix:
         return out
 
 
+def _relative(path: str, folder: Path) -> Path:
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else folder / p
+
+
+def audience_text(profile: AudienceProfile) -> str:
+    """``age_band=…,gender=…,interests=a+b,region=…`` (what ``AudienceProfile.parse`` reads).
+
+    Example:
+        >>> audience_text(AudienceProfile(gender="women", interests=("noir", "sport")))
+        'gender=women,interests=noir+sport'
+    """
+    parts = [f"age_band={profile.age_band}"] if profile.age_band else []
+    parts += [f"gender={profile.gender}"] if profile.gender else []
+    parts += ["interests=" + "+".join(profile.interests)] if profile.interests else []
+    parts += [f"region={profile.region}"] if profile.region else []
+    return ",".join(parts)
+
+
+def _sample_step(
+    s: _Sample, folder: Path, rules: SegmentRules, file: str, key: str
+) -> dict[str, Any]:
+    """The ``sample`` recipe step of a matrix option (model path resolved, audience fixed)."""
+    where = f"{file}, key '{key}'"
+    if s.segment is not None and s.audience is not None:
+        raise InvalidParamsError(f"{where}: give `segment` or `audience`, not both")
+    model = _relative(s.model, folder).resolve()
+    if not (model / "config.json").is_file():
+        raise InvalidParamsError(
+            f"{file}, key '{key}.model': no generator in {model} (config.json missing); train "
+            "one with `productstudio train … -o FOLDER` and give that folder"
+        )
+    try:
+        if s.segment is not None:
+            audience: str | None = audience_text(rules.audience(s.segment))
+        else:
+            audience = audience_text(AudienceProfile.parse(s.audience or ""))
+    except InvalidParamsError as exc:
+        raise InvalidParamsError(f"{where}: {exc}") from None
+    step: dict[str, Any] = {"model": str(model), "audience": audience or None}
+    step.update({k: v for k, v in (("title", s.title), ("seed", s.seed)) if v is not None})
+    if s.attrs:
+        step["attrs"] = dict(s.attrs)
+    return step
+
+
 def render_variants(
     image: str | Path,
     product: str,
@@ -253,9 +349,15 @@ def render_variants(
     out_dir: str | Path,
     *,
     model: str = "auto",
+    attributes: Mapping[str, Any] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> list[VariantRecord]:
-    """Run every variant's recipe on the product photo; one segmenter is shared.
+    """Run every variant's recipe on the product photo; one segmenter and one copy of each
+    generator are shared.
+
+    Args:
+        attributes: the product's metadata (title, colour, category …): the prompt of
+            generator samples and any step that reads the item's attributes.
 
     Returns:
         one :class:`VariantRecord` per spec with ``image`` set to the written file.
@@ -272,8 +374,9 @@ def render_variants(
     folder = Path(out_dir) / product
     out: list[VariantRecord] = []
     segmenter = None
+    cache: dict[str, Any] = {}  # generators (and other models) loaded once for all variants
     for i, spec in enumerate(specs):
-        ctx = StepContext(segmenter_choice=model)
+        ctx = StepContext(segmenter_choice=model, attributes=dict(attributes or {}), cache=cache)
         if segmenter is not None:
             ctx.set_segmenter(segmenter)
         recipe = Recipe.from_text(spec.recipe, file=f"variant {spec.variant_id}")
@@ -298,6 +401,7 @@ __all__ = [
     "VariantMatrix",
     "VariantRecord",
     "VariantSpec",
+    "audience_text",
     "features_json",
     "render_variants",
 ]

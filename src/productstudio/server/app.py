@@ -38,6 +38,8 @@ DESCRIPTION = """Self-hosted product-image studio.
   `/api/remove` speaks rembg's.
 * `/v1/*`: cut-out, main image by preset, marketplace check, recolour, adjust, erase,
   erase-text, upscale, style, compose (background + shadow), generator samples.
+* `GET /v1/variants/choose` + `POST /v1/events`: personalised image variants that learn
+  from clicks (the decision's propensity is logged for off-policy evaluation).
 * `/v1/jobs`: async batches and sampling with progress (SSE), result zip, cancel.
 
 Errors are `{"errors": [{"title": ..., "code": ...}]}`; 4xx means the request can be fixed,
@@ -187,7 +189,14 @@ def create_app(settings: ServerSettings | None = None, **overrides: Any) -> Fast
                 "there is none: create one with `productstudio keys add NAME`, or set "
                 "PRODUCTSTUDIO_SERVER_REQUIRE_KEYS=false on a trusted network."
             )
-        ctx.store = store
+        from productstudio.personalize.store import FeedbackStore
+
+        try:
+            feedback = FeedbackStore(s.feedback_url())
+        except ProductStudioError:
+            store.close()
+            raise
+        ctx.store, ctx.feedback = store, feedback
         warm = (s.segmenter,) if s.segmenter in (*ctx.segmenters, "auto") else ()
         ctx.pool = WorkPool(s.pool_size, s.queue_size, warm=warm)
         ctx.pool.start()
@@ -206,6 +215,7 @@ def create_app(settings: ServerSettings | None = None, **overrides: Any) -> Fast
         finally:
             await ctx.runner.stop()
             ctx.pool.close()
+            feedback.close()
             store.close()
 
     app = FastAPI(

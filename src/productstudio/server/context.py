@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
 from fastapi.responses import Response
@@ -23,6 +23,9 @@ from productstudio.server.pool import WorkPool
 from productstudio.server.removebg import Rendered
 from productstudio.server.settings import ServerSettings
 from productstudio.server.store import ServerStore
+
+if TYPE_CHECKING:
+    from productstudio.personalize.store import FeedbackStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,9 +83,11 @@ class AppContext:
     text: bool
     presets: list[str]
     generators: dict[str, Path]
+    pipelines: dict[str, str] = field(default_factory=dict)
     store: ServerStore | None = None
     pool: WorkPool | None = None
     runner: JobRunner | None = None
+    feedback: FeedbackStore | None = None
     limiter: RateLimiter = field(default_factory=lambda: RateLimiter(0))
     started: float = field(default_factory=time.time)
 
@@ -111,6 +116,7 @@ class AppContext:
                 if (d / "config.json").is_file():
                     gens[d.name] = d.resolve()
         return cls(
+            pipelines=_pipelines(),
             settings=settings,
             segmenters=names(SEGMENTERS),
             inpainters=names(INPAINTERS),
@@ -223,6 +229,22 @@ class AppContext:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await work
         raise ClientGone()
+
+
+def _pipelines() -> dict[str, str]:
+    """Pretrained pipelines added with ``productstudio models add`` (name → pipeline class):
+    what scene and generate jobs may load. Only these names are offered, never a path."""
+    import logging
+
+    from productstudio.errors import ProductStudioError
+    from productstudio.models.manage import ModelKind, ModelStore
+
+    try:
+        added = ModelStore().of_kind(ModelKind.PIPELINE)
+    except ProductStudioError as exc:  # a damaged models file must not stop the server
+        logging.getLogger(__name__).warning("pipelines not offered: %s", exc)
+        return {}
+    return {m.name: m.pipeline_class or "" for m in added}
 
 
 class ClientGone(Exception):

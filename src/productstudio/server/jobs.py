@@ -1,4 +1,5 @@
-"""Async jobs: batches of photos through a preset, and generator sampling.
+"""Async jobs: batches of photos through a preset, generator sampling, and pretrained
+pipelines (AI scenes around a product, text-to-image and variations).
 
 A job is a row in the server's store (:mod:`productstudio.server.store`) plus a folder
 ``data_dir/jobs/<id>/`` (inputs, outputs, ``result.zip``). :class:`JobRunner` claims queued
@@ -8,9 +9,12 @@ process sharing the database can answer for any job. Finished jobs are deleted a
 TTL; a cancelled or failed job's files are deleted at once.
 
 Batch jobs go through :func:`run_batch_job`, the one place that calls the catalogue's batch
-runner (``catalog.run_catalog``): item outcomes land in the
-catalogue's own ``ps_items`` table of the same database, and each output is checked against
-the preset's rules (text rule off) for the per-image verdict.
+runner (``catalog.run_catalog``): item outcomes land in the catalogue's own ``ps_items`` table
+of the same database, and the catalogue's worker checks each output against the preset's rules
+(the OCR text rule left out) for the per-image verdict. Scene and generate jobs load the
+pipeline added under the job's name (``productstudio models add``) in the job process, report
+progress in denoising steps, poll for cancellation after every step, and write each image with
+its settings ``.json`` beside it (the record ``scene/generate --replay`` reads).
 """
 
 from __future__ import annotations
@@ -88,34 +92,25 @@ def run_batch_job(
     This is the only call into the catalogue: :func:`productstudio.catalog.run_catalog`
     (one serial worker in this job process, outcomes in the run store at ``store_url``).
     """
-    from productstudio import api
-    from productstudio.catalog import CatalogItem, JobSpec, RunOptions, Status, run_catalog
+    from productstudio.catalog import CatalogItem, JobSpec, RunOptions, run_catalog
 
     spec = JobSpec(model=segmenter, recipe=preset)
     items: list[BatchItem] = []
 
     def on_result(res: Any) -> None:
-        verdict: str | None = None
-        failed: tuple[str, ...] = ()
-        if check and res.status == Status.DONE and res.output is not None:
-            try:
-                rep = api.check(res.output, preset, segmenter=segmenter, text_detector=None)
-                verdict = rep.verdict.value
-                failed = tuple(r.rule for r in rep.results if r.status.value == "fail")
-            except ProductStudioError as exc:
-                verdict = f"not checked: {exc}"
         items.append(
             BatchItem(
                 res.key,
                 res.status.value,
                 res.output.name if res.output else None,
                 res.message,
-                verdict,
-                failed,
+                (res.verdict or None) if check else None,
+                tuple(res.failed_rules),
             )
         )
 
-    options = RunOptions(executor="serial", store=store_url, manifest="none")  # type: ignore[arg-type]
+    # the worker checks each output against the preset's rules (text rule left out: OCR)
+    options = RunOptions(executor="serial", store=store_url, manifest="none", check=check)  # type: ignore[arg-type]
     run_catalog(
         [CatalogItem(p, p.stem) for p in inputs],
         out_dir,
@@ -143,6 +138,10 @@ def _job_main(job_id: str, store_url: str, folder: str, env: dict[str, str]) -> 
             return
         if job.kind is JobKind.BATCH:
             message = _run_batch(store, job, root, store_url)
+        elif job.kind is JobKind.SCENE:
+            message = _run_scene(store, job, root)
+        elif job.kind is JobKind.GENERATE:
+            message = _run_generate(store, job, root)
         else:
             message = _run_sample(store, job, root)
         store.finish(job_id, JobStatus.DONE, message, RESULT)
@@ -229,6 +228,185 @@ def _run_sample(store: ServerStore, job: Job, root: Path) -> str:
     rows = [{"name": f.stem, "output": f.name} for f in sorted(out.iterdir())]
     _zip_results(root, out, rows)
     return f"{n} samples"
+
+
+class _Steps:
+    """Progress of a pipeline job in denoising steps (store writes at most every
+    ``WRITE_S``) and the cancel poll the pipeline checks after every step (the store at most
+    every ``POLL_S``)."""
+
+    WRITE_S = 0.25
+    POLL_S = 0.5
+
+    def __init__(self, store: ServerStore, job: Job) -> None:
+        self.store = store
+        self.job = job
+        self._report = _reporter(store, job)
+        self._written = 0.0
+        self._polled = 0.0
+        self._cancelled = False
+
+    def message(self, done: int, total: int, text: str) -> None:
+        self._report(done, total, 0, text)
+
+    def progress(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if done < total and now - self._written < self.WRITE_S:
+            return
+        self._written = now
+        self._report(done, total, 0, f"{done}/{total} steps")  # raises JobCancelled
+
+    def cancelled(self) -> bool:
+        now = time.monotonic()
+        if not self._cancelled and now - self._polled >= self.POLL_S:
+            self._polled = now
+            job = self.store.get_job(self.job.id)
+            self._cancelled = job is None or job.status is not JobStatus.RUNNING
+        return self._cancelled
+
+
+def _load_pipeline(p: dict[str, Any], task: Any, steps: _Steps, total: int) -> Any:
+    """The job's pipeline, by the name it was added with (``models add``)."""
+    from productstudio.models.pipelines.backend import DiffusersPipeline
+    from productstudio.models.pipelines.options import LoadOptions
+
+    steps.message(0, total, f"loading the model {p['pipeline']}")
+    return DiffusersPipeline.load(str(p["pipeline"]), LoadOptions.from_dict(p["load"]), task=task)
+
+
+def _built(p: dict[str, Any]) -> Any:
+    from productstudio.models.pipelines.prompts import BuiltPrompt
+
+    d = dict(p["prompt"])
+    d["dropped"] = tuple(d.get("dropped", ()))
+    return BuiltPrompt(**d)
+
+
+def _input_info(path: Path) -> dict[str, Any]:
+    import hashlib
+
+    return {"name": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+
+
+def _save_outputs(
+    root: Path, out: Path, made: list[tuple[Any, str, int, dict[str, Any]]]
+) -> list[dict[str, Any]]:
+    """Each ``(image, stem, seed, record)`` as ``outputs/NNNN_<stem>.png`` + its settings
+    ``.json`` (atomic writes); ``items.json`` and the result zip list them."""
+    from productstudio.models.pipelines.records import save_with_record
+
+    rows = []
+    for i, (image, stem, seed, record) in enumerate(made):
+        img, js = save_with_record(image, out / f"{i:04d}_{stem}.png", record)
+        rows.append(
+            {
+                "name": img.stem,
+                "output": img.name,
+                "settings": js.name,
+                "seed": seed,
+                "nsfw": bool(record.get("nsfw")),
+            }
+        )
+    (root / ITEMS).write_text(json.dumps(rows, indent=1))
+    _zip_results(root, out, rows)
+    return rows
+
+
+def _run_scene(store: ServerStore, job: Job, root: Path) -> str:
+    """Scenes around the uploaded product (cut out with the job's segmenter unless it is an
+    RGBA cut-out); the product's opaque pixels are kept exactly (``generate_scenes``)."""
+    from dataclasses import replace
+
+    from productstudio import api
+    from productstudio.imaging import load_image
+    from productstudio.imaging.types import alpha_product_mask, to_uint8
+    from productstudio.models.pipelines.options import GenerationParams, Task
+    from productstudio.models.pipelines.prompts import PromptBook
+    from productstudio.models.pipelines.scene import (
+        SceneLayout,
+        generate_scenes,
+        scene_params_of,
+    )
+    from productstudio.ops.shadow import ContactShadowParams
+
+    p = job.params
+    n = int(p["n"])
+    gp = GenerationParams.from_dict(p["generation"])
+    steps = _Steps(store, job)
+    (src,) = sorted((root / "inputs").iterdir())
+    steps.message(0, n * gp.steps, "cutting out the product")
+    px = to_uint8(load_image(src).pixels)
+    if alpha_product_mask(px) is not None:
+        product = px
+    else:
+        product = api.cut_out(px[..., :3], segmenter=str(p["segmenter"])).image
+    preset = PromptBook.default().scene(str(p["scene"]))
+    sp = scene_params_of(preset)
+    if p.get("shadow") is not None:
+        opacity = float(p["shadow"])
+        sp = replace(sp, shadow=ContactShadowParams(opacity=opacity) if opacity > 0 else None)
+    pipe = _load_pipeline(p, Task.INPAINT, steps, n * gp.steps)
+    results = generate_scenes(
+        pipe,
+        product,
+        _built(p),
+        gp,
+        layout=SceneLayout.from_preset(preset, p.get("size")),
+        scene=sp,
+        candidates=n,
+        on_progress=steps.progress,
+        should_cancel=steps.cancelled,
+    )
+    made = [
+        (
+            res.image,
+            f"scene-s{res.seed}",
+            res.seed,
+            {**res.record, "model_ref": p["pipeline"], "input": _input_info(src)},
+        )
+        for res in results
+    ]
+    _save_outputs(root, root / "outputs", made)
+    flagged = sum(1 for res in results if res.generated.nsfw)
+    return f"{n} scene(s)" + (f", {flagged} blanked by the safety checker" if flagged else "")
+
+
+def _run_generate(store: ServerStore, job: Job, root: Path) -> str:
+    """Text-to-image, or variations of the uploaded photo (``generate_images``)."""
+    from productstudio.imaging import load_image
+    from productstudio.models.pipelines.generate import GeneratedImage, generate_images
+    from productstudio.models.pipelines.options import GenerationParams, Task
+
+    p = job.params
+    n = int(p["n"])
+    gp = GenerationParams.from_dict(p["generation"])
+    steps = _Steps(store, job)
+    inputs = sorted((root / "inputs").iterdir())
+    src = inputs[0] if inputs else None
+    image = load_image(src).pixels if src is not None else None
+    task = Task.IMAGE_TO_IMAGE if image is not None else Task.TEXT_TO_IMAGE
+    pipe = _load_pipeline(p, task, steps, n * gp.steps)
+    made: list[tuple[Any, str, int, dict[str, Any]]] = []
+
+    def keep(g: GeneratedImage) -> None:
+        record = {**g.record, "model_ref": p["pipeline"]}
+        if src is not None:
+            record["input"] = _input_info(src)
+        stem = "variation" if src is not None else "generated"
+        made.append((g.image, f"{stem}-s{g.seed}", g.seed, record))
+
+    generate_images(
+        pipe,
+        _built(p),
+        gp,
+        count=n,
+        image=image,
+        on_progress=steps.progress,
+        should_cancel=steps.cancelled,
+        on_image=keep,
+    )
+    _save_outputs(root, root / "outputs", made)
+    return f"{n} image(s)"
 
 
 def _zip_results(root: Path, out: Path, rows: list[dict[str, Any]]) -> None:

@@ -24,6 +24,7 @@ from pydantic_settings import (
 )
 
 from productstudio.errors import InvalidParamsError
+from productstudio.models.pipelines.options import Device, DType, Offload
 
 
 def _default_data_dir() -> Path:
@@ -73,6 +74,11 @@ class ServerSettings(BaseSettings):
     database_url: str | None = Field(
         None, description="SQLAlchemy URL for jobs and keys (default: SQLite in data_dir)."
     )
+    feedback_store: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the click-feedback store (choose/events); default: the "
+        "server's own database (database_url).",
+    )
     data_dir: Path = Field(default_factory=_default_data_dir, description="Job inputs and results.")
     job_concurrency: int = Field(1, ge=1, le=16, description="Async jobs running at once.")
     job_ttl_hours: float = Field(24.0, gt=0, description="Finished jobs are deleted after this.")
@@ -80,6 +86,15 @@ class ServerSettings(BaseSettings):
         None, description="Folder of trained generators (one sub-folder each) for sampling."
     )
     segmenter: str = Field("auto", description="Default cut-out model.")
+    pipeline_device: Device = Field(
+        Device.AUTO, description="Where scene/generate jobs run pipelines (auto: CUDA, MPS, CPU)."
+    )
+    pipeline_dtype: DType = Field(
+        DType.AUTO, description="Pipeline weight precision (auto: float16 on a GPU, else 32)."
+    )
+    pipeline_offload: Offload = Field(
+        Offload.NONE, description="CPU offload of pipelines on a GPU (none, model, sequential)."
+    )
     account_credits: int = Field(
         1_000_000, ge=0, description="What GET /v1.0/account reports (no billing here)."
     )
@@ -131,6 +146,10 @@ class ServerSettings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.data_dir / 'server.sqlite'}"
+
+    def feedback_url(self) -> str:
+        """The SQLAlchemy URL of the click-feedback store (``ps_fb_*`` tables)."""
+        return self.feedback_store or self.store_url()
 
 
 class _TomlSource(PydanticBaseSettingsSource):

@@ -44,6 +44,8 @@ class JobStatus(StrEnum):
 class JobKind(StrEnum):
     BATCH = "batch"
     SAMPLE = "sample"
+    SCENE = "scene"
+    GENERATE = "generate"
 
 
 class _Base(DeclarativeBase):

@@ -148,6 +148,7 @@ def result_from_json(text: str) -> ItemResult:
     d["output"] = None if d["output"] is None else Path(d["output"])
     d["status"] = Status(d["status"])
     d["timings"] = tuple(tuple(t) for t in d["timings"])
+    d["failed_rules"] = tuple(d.get("failed_rules", ()))
     return ItemResult(**d)
 
 

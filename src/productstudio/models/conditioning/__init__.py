@@ -1,6 +1,6 @@
 """Conditioning: title text, attributes, audience and image features → one fused vector.
 
-``text`` and ``audience`` are light (numpy only); ``fusion`` imports torch.
+``text``, ``audience`` and ``config`` are light (numpy only); ``fusion`` imports torch.
 """
 
 from productstudio.models.conditioning.audience import (
@@ -10,6 +10,12 @@ from productstudio.models.conditioning.audience import (
     Palette,
     audience_for,
     palette_of,
+)
+from productstudio.models.conditioning.config import (
+    ConditionConfig,
+    Fusion,
+    Prompt,
+    TextEncoderKind,
 )
 from productstudio.models.conditioning.text import (
     HashingTextEncoder,
@@ -22,10 +28,14 @@ __all__ = [
     "AUDIENCE_FIELDS",
     "INTERESTS",
     "AudienceProfile",
+    "ConditionConfig",
+    "Fusion",
     "HashingTextEncoder",
     "MiniLMTextEncoder",
     "Palette",
+    "Prompt",
     "TextEncoder",
+    "TextEncoderKind",
     "audience_for",
     "get_text_encoder",
     "palette_of",

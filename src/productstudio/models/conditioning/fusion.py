@@ -1,7 +1,8 @@
 """Condition encoders and the ONE fusion module shared by the GAN, CVAE and diffusion families.
 
 Tokens (each ``emb_dim`` wide): projected title embedding, one learned embedding per categorical
-attribute, one per audience field, and optionally image features from a small CNN. A missing or
+attribute, one per audience field, and optionally one image token — from a small CNN trained
+with the model, or from frozen EfficientNet-Lite0 features (:mod:`.image_features`). A missing or
 dropped token uses index 0 / a learned null vector, which gives classifier-free guidance and
 partial prompts ("category only") for free.
 
@@ -12,8 +13,7 @@ text token is modulated, token by token, by FiLM scale/shift predicted from each
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
-from enum import StrEnum
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -21,54 +21,22 @@ from numpy.typing import NDArray
 from torch import nn
 
 from productstudio.errors import InvalidParamsError
-from productstudio.models.conditioning.audience import (
-    AUDIENCE_FIELDS,
-    AudienceProfile,
-    audience_sizes,
-)
-from productstudio.models.conditioning.text import TEXT_DIM, get_text_encoder
+from productstudio.models.conditioning.audience import AUDIENCE_FIELDS, AudienceProfile
+from productstudio.models.conditioning.config import ConditionConfig, Fusion, Prompt
+from productstudio.models.conditioning.image_features import ImageEncoderKind, get_image_features
+from productstudio.models.conditioning.text import get_text_encoder
 from productstudio.models.data import Vocab
 
-
-class Fusion(StrEnum):
-    CONCAT = "concat"
-    FILM = "film"
-
-
-@dataclass(frozen=True)
-class ConditionConfig:
-    """Shape of the condition encoder (stored in each model's config.json)."""
-
-    attr_names: tuple[str, ...] = ()
-    attr_sizes: tuple[int, ...] = ()
-    audience_sizes: tuple[int, ...] = field(default_factory=audience_sizes)
-    text_dim: int = TEXT_DIM
-    text_encoder: str = "minilm"
-    emb_dim: int = 64
-    out_dim: int = 128
-    fusion: Fusion = Fusion.FILM
-    use_image: bool = False
-
-    def __post_init__(self) -> None:
-        if len(self.attr_names) != len(self.attr_sizes):
-            raise InvalidParamsError("ConditionConfig: attr_names and attr_sizes differ in length")
-        if self.emb_dim < 1 or self.out_dim < 1:
-            raise InvalidParamsError("ConditionConfig: emb_dim and out_dim must be >= 1")
-        object.__setattr__(self, "fusion", Fusion(self.fusion))
-
-    @classmethod
-    def from_vocab(cls, vocab: Vocab, **kw: object) -> ConditionConfig:
-        names = vocab.names
-        return cls(attr_names=names, attr_sizes=tuple(vocab.size(n) for n in names), **kw)  # type: ignore[arg-type]
-
-
-@dataclass(frozen=True)
-class Prompt:
-    """What to generate: a title, attribute values and (optionally) an audience."""
-
-    title: str = ""
-    attrs: dict[str, str] = field(default_factory=dict)
-    audience: AudienceProfile | None = None
+__all__ = [
+    "CondBatch",
+    "ConditionConfig",
+    "ConditionEncoder",
+    "Conditioner",
+    "Fusion",
+    "ImageEncoder",
+    "Prompt",
+    "with_fusion",
+]
 
 
 @dataclass
@@ -80,6 +48,7 @@ class CondBatch:
     attrs: torch.Tensor  # (B, A) long, 0 = none
     audience: torch.Tensor  # (B, F) long, 0 = none
     image: torch.Tensor | None = None  # (B, 3, H, W) in [-1, 1]
+    image_feat: torch.Tensor | None = None  # (B, D) frozen features of the same photos
 
     def __len__(self) -> int:
         return int(self.text.shape[0])
@@ -91,6 +60,7 @@ class CondBatch:
             self.attrs[idx],
             self.audience[idx],
             None if self.image is None else self.image[idx],
+            None if self.image_feat is None else self.image_feat[idx],
         )
 
     def to(self, device: torch.device | str) -> CondBatch:
@@ -100,6 +70,7 @@ class CondBatch:
             self.attrs.to(device),
             self.audience.to(device),
             None if self.image is None else self.image.to(device),
+            None if self.image_feat is None else self.image_feat.to(device),
         )
 
     def null(self) -> CondBatch:
@@ -112,8 +83,11 @@ class CondBatch:
             None,
         )
 
-    def drop(self, p_all: float, p_each: float, generator: torch.Generator) -> CondBatch:
-        """Randomly drop the whole condition (``p_all``) or single tokens (``p_each``)."""
+    def drop(
+        self, p_all: float, p_each: float, generator: torch.Generator, p_image: float = 0.5
+    ) -> CondBatch:
+        """Randomly drop the whole condition (``p_all``) or single tokens (``p_each``; the image
+        token with ``p_image``)."""
         b = len(self)
         dev = self.text.device
         all_ = torch.rand(b, generator=generator, device=dev) < p_all
@@ -122,25 +96,33 @@ class CondBatch:
             :, None
         ]
         keep_u = (torch.rand(b, generator=generator, device=dev) >= p_each) & ~all_
-        img = self.image
-        if img is not None:
-            keep_i = (torch.rand(b, generator=generator, device=dev) >= 0.5) & ~all_
-            img = img * keep_i[:, None, None, None]
+        img, feat = self.image, self.image_feat
+        if img is not None or feat is not None:
+            keep_i = (torch.rand(b, generator=generator, device=dev) >= p_image) & ~all_
+            img = None if img is None else img * keep_i[:, None, None, None]
+            feat = None if feat is None else feat * keep_i[:, None]
         return CondBatch(
             self.text * keep_t[:, None],
             self.text_present * keep_t,
             self.attrs * keep_a,
             self.audience * keep_u[:, None],
             img,
+            feat,
         )
 
 
 class Conditioner:
     """Turns prompts into :class:`CondBatch` (vocabulary look-ups + cached text embeddings)."""
 
-    def __init__(self, vocab: Vocab, text_encoder: str = "minilm") -> None:
+    def __init__(
+        self,
+        vocab: Vocab,
+        text_encoder: str = "minilm",
+        image_encoder: ImageEncoderKind | None = None,
+    ) -> None:
         self.vocab = vocab
         self.text_encoder = text_encoder
+        self.image_encoder = image_encoder
 
     def arrays(
         self, prompts: Sequence[Prompt], *, strict: bool = True
@@ -177,10 +159,44 @@ class Conditioner:
             a = arrays[name] if idx is None else arrays[name][idx]
             return torch.from_numpy(np.ascontiguousarray(a))
 
-        return CondBatch(t("text"), t("text_present"), t("attrs"), t("audience"))
+        feat = t("image_feat") if "image_feat" in arrays else None
+        return CondBatch(t("text"), t("text_present"), t("attrs"), t("audience"), None, feat)
 
-    def batch(self, prompts: Sequence[Prompt], *, strict: bool = True) -> CondBatch:
-        return self.to_batch(self.arrays(prompts, strict=strict))
+    def image_arrays(self, images: NDArray[np.uint8]) -> dict[str, NDArray[np.generic]]:
+        """Precomputed frozen features of ``images`` (N, H, W, 3) uint8 as ``image_feat`` —
+        empty when the image encoder reads pixels (or there is none)."""
+        if self.image_encoder is None or not self.image_encoder.feature_dim:
+            return {}
+        return {"image_feat": get_image_features(self.image_encoder)(images)}
+
+    def attach_images(self, cond: CondBatch, images: NDArray[np.uint8]) -> CondBatch:
+        """``cond`` with the source photos ``images`` (N, S, S, 3) uint8 as its image token."""
+        from productstudio.models.generators.base import from_uint8
+
+        if len(images) != len(cond):
+            raise InvalidParamsError(
+                f"one source image per prompt needed: {len(images)} images, {len(cond)} prompts"
+            )
+        feats = self.image_arrays(images).get("image_feat")
+        return CondBatch(
+            cond.text,
+            cond.text_present,
+            cond.attrs,
+            cond.audience,
+            from_uint8(images),
+            None if feats is None else torch.from_numpy(np.ascontiguousarray(feats)),
+        )
+
+    def batch(
+        self,
+        prompts: Sequence[Prompt],
+        *,
+        strict: bool = True,
+        images: NDArray[np.uint8] | None = None,
+    ) -> CondBatch:
+        """Encoded prompts; ``images`` (one per prompt) fill the image token."""
+        cond = self.to_batch(self.arrays(prompts, strict=strict))
+        return cond if images is None else self.attach_images(cond, images)
 
 
 class ImageEncoder(nn.Module):
@@ -220,7 +236,14 @@ class ConditionEncoder(nn.Module):
         self.text_null = nn.Parameter(torch.zeros(d))
         self.attr_emb = nn.ModuleList(nn.Embedding(n, d) for n in config.attr_sizes)
         self.aud_emb = nn.ModuleList(nn.Embedding(n, d) for n in config.audience_sizes)
-        self.image_enc = ImageEncoder(d) if config.use_image else None
+        self.image_enc: nn.Module | None = None
+        if config.use_image:
+            k = config.image_encoder
+            self.image_enc = (
+                nn.Sequential(nn.Linear(k.feature_dim, 2 * d), nn.SiLU(), nn.Linear(2 * d, d))
+                if k.feature_dim
+                else ImageEncoder(d)
+            )
         self.image_null = nn.Parameter(torch.zeros(d)) if config.use_image else None
         n_tok = (
             1 + len(config.attr_sizes) + len(config.audience_sizes) + (1 if config.use_image else 0)
@@ -252,11 +275,12 @@ class ConditionEncoder(nn.Module):
         toks += [emb(cond.attrs[:, i]) for i, emb in enumerate(self.attr_emb)]
         toks += [emb(cond.audience[:, i]) for i, emb in enumerate(self.aud_emb)]
         if self.image_enc is not None and self.image_null is not None:
-            if cond.image is None:
+            src = cond.image_feat if self.config.image_encoder.feature_dim else cond.image
+            if src is None:
                 toks.append(self.image_null.expand(len(cond), -1))
             else:
-                has = (cond.image.abs().flatten(1).sum(1) > 0).float()[:, None]
-                toks.append(self.image_enc(cond.image) * has + self.image_null * (1 - has))
+                has = (src.abs().flatten(1).sum(1) > 0).float()[:, None]
+                toks.append(self.image_enc(src) * has + self.image_null * (1 - has))
         return torch.stack(toks, 1)
 
     def forward(self, cond: CondBatch) -> torch.Tensor:

@@ -99,6 +99,8 @@ class MiniLMTextEncoder:
     def encode(self, texts: Sequence[str]) -> NDArray[np.float32]:
         import torch
 
+        from productstudio.models.data import save_npz
+
         todo = sorted({t for t in texts if t not in self._cache})
         for i in range(0, len(todo), self.batch_size):
             chunk = todo[i : i + self.batch_size]
@@ -113,11 +115,12 @@ class MiniLMTextEncoder:
             for t, row in zip(chunk, pooled.numpy().astype(np.float32), strict=True):
                 self._cache[t] = row
         if todo and self.cache_file is not None:
-            self.cache_file.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.cache_file.with_suffix(".tmp.npz")
             keys = sorted(self._cache)
-            np.savez(tmp, titles=np.array(keys), vectors=np.stack([self._cache[k] for k in keys]))
-            tmp.replace(self.cache_file)
+            save_npz(
+                self.cache_file,
+                titles=np.array(keys),
+                vectors=np.stack([self._cache[k] for k in keys]),
+            )
         if not texts:
             return np.zeros((0, self.dim), np.float32)
         return np.stack([self._cache[t] for t in texts])

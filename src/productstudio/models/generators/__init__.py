@@ -1,48 +1,100 @@
-"""Conditional image generators (GAN, CVAE, diffusion) behind one registry (imports torch).
+"""Conditional image generators (GAN with FiLM or style-based generator, CVAE, pixel and latent
+diffusion) and image-to-image translation (CycleGAN / paired) behind one registry.
+
+Configs, family names and presets (:mod:`.configs`) and the augmentation settings
+(:mod:`.augment`) import without torch; the models and the registry are loaded on first use
+of one of their names, so ``from productstudio.models.generators import GANConfig`` stays light.
 
 Example:
     >>> from productstudio.models.generators import GENERATORS
     >>> GENERATORS.names()
-    ['diffusion', 'gan', 'vae']
+    ['cyclegan', 'diffusion', 'gan', 'ldm', 'vae']
 """
 
-from productstudio.models.generators.base import GENERATORS, ConditionalGenerator, load_generator
-from productstudio.models.generators.diffusion import ConditionalDiffusion, DiffusionConfig
-from productstudio.models.generators.gan import ConditionalGAN, GANConfig
-from productstudio.models.generators.vae import ConditionalVAE, VAEConfig
+from __future__ import annotations
 
-CONFIGS: dict[str, type] = {"gan": GANConfig, "vae": VAEConfig, "diffusion": DiffusionConfig}
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from productstudio.models.generators.configs import (
+    CONFIGS,
+    AERegulariser,
+    AutoencoderConfig,
+    CycleGANConfig,
+    DiffusionConfig,
+    Direction,
+    GANArch,
+    GANConfig,
+    GeneratorFamily,
+    LatentDiffusionConfig,
+    TranslationMode,
+    VAEConfig,
+    default_config,
+)
+
+if TYPE_CHECKING:
+    from productstudio.models.generators.autoencoder import Autoencoder
+    from productstudio.models.generators.base import (
+        GENERATORS,
+        ConditionalGenerator,
+        load_generator,
+    )
+    from productstudio.models.generators.cyclegan import CycleGAN
+    from productstudio.models.generators.diffusion import ConditionalDiffusion
+    from productstudio.models.generators.gan import ConditionalGAN
+    from productstudio.models.generators.latent import ConditionalLatentDiffusion
+    from productstudio.models.generators.vae import ConditionalVAE
+
+#: the modules that register a family (imported together on first use of the registry)
+FAMILY_MODULES: tuple[str, ...] = ("gan", "vae", "diffusion", "latent", "cyclegan")
+
+_LAZY: dict[str, str] = {
+    "GENERATORS": "base",
+    "ConditionalGenerator": "base",
+    "load_generator": "base",
+    "Autoencoder": "autoencoder",
+    "ConditionalGAN": "gan",
+    "ConditionalVAE": "vae",
+    "ConditionalDiffusion": "diffusion",
+    "ConditionalLatentDiffusion": "latent",
+    "CycleGAN": "cyclegan",
+}
 
 __all__ = [
     "CONFIGS",
     "GENERATORS",
+    "AERegulariser",
+    "Autoencoder",
+    "AutoencoderConfig",
     "ConditionalDiffusion",
     "ConditionalGAN",
     "ConditionalGenerator",
+    "ConditionalLatentDiffusion",
     "ConditionalVAE",
+    "CycleGAN",
+    "CycleGANConfig",
     "DiffusionConfig",
+    "Direction",
+    "GANArch",
     "GANConfig",
+    "GeneratorFamily",
+    "LatentDiffusionConfig",
+    "TranslationMode",
     "VAEConfig",
     "default_config",
+    "import_families",
     "load_generator",
 ]
 
 
-def default_config(family: str, size: int = 64, **overrides: object) -> object:
-    """A CPU-sized config of ``family`` at ``size`` px (fields overridable by keyword)."""
-    import dataclasses
+def import_families() -> None:
+    """Import every family module so that ``GENERATORS`` lists them all (imports torch)."""
+    for name in FAMILY_MODULES:
+        importlib.import_module(f"{__name__}.{name}")
 
-    presets: dict[str, dict[str, object]] = {
-        "gan": {"g_channels": 16, "d_channels": 16},
-        "vae": {"channels": 16, "learned_prior": True},
-        "diffusion": {
-            "block_out_channels": (16, 32, 32),
-            "attention": (False, False, False),
-            "sample_steps": 20,
-            "prediction_type": "v_prediction",
-        },
-    }
-    base = presets[GENERATORS.get(family).family]
-    kw = {**base, "size": size, **overrides}
-    names = {f.name for f in dataclasses.fields(CONFIGS[family])}
-    return CONFIGS[family](**{k: v for k, v in kw.items() if k in names})
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import_families()
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -25,8 +25,9 @@ from numpy.typing import NDArray
 from torch import nn
 
 from productstudio.errors import InvalidParamsError, WeightsNotFoundError
-from productstudio.models.conditioning.fusion import CondBatch, ConditionConfig, Conditioner, Prompt
-from productstudio.models.data import Vocab
+from productstudio.models.conditioning.config import ConditionConfig, Prompt
+from productstudio.models.conditioning.fusion import CondBatch, Conditioner
+from productstudio.models.data import ProductData, Vocab
 from productstudio.models.registry import Registry
 
 GENERATORS: Registry[type[ConditionalGenerator]] = Registry("generator")
@@ -81,7 +82,11 @@ class ConditionalGenerator(nn.Module):
         self.config = config
         self.cond_config = cond_config
         self.vocab = vocab
-        self.conditioner = Conditioner(vocab, cond_config.text_encoder)
+        self.conditioner = Conditioner(
+            vocab,
+            cond_config.text_encoder,
+            cond_config.image_encoder if cond_config.use_image else None,
+        )
 
     # -- construction / persistence -------------------------------------------------------
     @classmethod
@@ -159,8 +164,26 @@ class ConditionalGenerator(nn.Module):
             getattr(self.config, "p_drop_each", 0.0)
         )
 
+    @property
+    def uses_image(self) -> bool:
+        """Whether the condition carries a source photo (``cond.image``; the trainer fills it)."""
+        return bool(self.cond_config.use_image)
+
+    def draw_batch(self, data: ProductData, batch_size: int, g: torch.Generator) -> torch.Tensor:
+        """Row indices of the next training batch (uniform; families may balance domains)."""
+        return torch.randint(0, len(data), (batch_size,), generator=g)
+
     def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         raise NotImplementedError
+
+    def on_budget(self, progress: float, step: int) -> None:
+        """Called by the trainer before each step with the share of the budget used so far
+        (0..1, the largest of steps, wall time and CPU time); families with training phases
+        switch here. Default: nothing."""
+
+    def training_info(self) -> dict[str, Any]:
+        """Extra facts for ``train_summary.json`` (e.g. the steps of a training phase)."""
+        return {}
 
     def train_step(
         self,
@@ -192,18 +215,40 @@ class ConditionalGenerator(nn.Module):
         return np.concatenate(outs) if outs else np.zeros((0, self.size, self.size, 3), np.uint8)
 
     def sample(
-        self, prompts: Sequence[Prompt], seed: int = 0, batch_size: int = 64, *, strict: bool = True
+        self,
+        prompts: Sequence[Prompt],
+        seed: int = 0,
+        batch_size: int = 64,
+        *,
+        strict: bool = True,
+        images: NDArray[np.uint8] | None = None,
     ) -> NDArray[np.uint8]:
         """One image per prompt, uint8 (N, S, S, 3); same seed → same images.
 
-        ``strict=False`` treats attribute values the model never saw as unknown (evaluation)."""
-        return self.sample_cond(self.conditioner.batch(prompts, strict=strict), seed, batch_size)
+        ``strict=False`` treats attribute values the model never saw as unknown (evaluation).
+        ``images`` (N, S, S, 3) uint8: one source photo per prompt for a model with an image
+        token (variations of that photo under the prompt); ignored by other models.
+
+        Raises:
+            InvalidParamsError: ``images`` has the wrong shape.
+        """
+        if images is not None and self.uses_image:
+            if images.shape[1:] != (self.size, self.size, 3) or images.dtype != np.uint8:
+                raise InvalidParamsError(
+                    f"images must be (N, {self.size}, {self.size}, 3) uint8 "
+                    f"(prepare_image(photo, {self.size})), got {images.shape} {images.dtype}"
+                )
+            cond = self.conditioner.batch(prompts, strict=strict, images=images)
+        else:
+            cond = self.conditioner.batch(prompts, strict=strict)
+        return self.sample_cond(cond, seed, batch_size)
 
 
 def load_generator(
     directory: str | Path, device: str | torch.device = "cpu"
 ) -> ConditionalGenerator:
     """Load any family from a folder written by ``save_pretrained`` (reads ``family``)."""
-    import productstudio.models.generators  # noqa: F401  (registers the families)
+    from productstudio.models.generators import import_families
 
+    import_families()
     return ConditionalGenerator.from_pretrained(directory, device)

@@ -3,63 +3,17 @@ DDPM training, DDIM sampling with classifier-free guidance, EMA of the UNet."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from productstudio.errors import InvalidParamsError, MissingDependencyError
+from productstudio.errors import MissingDependencyError
 from productstudio.models.conditioning.fusion import CondBatch, ConditionConfig, ConditionEncoder
 from productstudio.models.data import Vocab
 from productstudio.models.generators.base import GENERATORS, ConditionalGenerator, Ema
-from productstudio.models.generators.layers import levels
-
-
-@dataclass(frozen=True)
-class DiffusionConfig:
-    size: int = 64
-    block_out_channels: tuple[int, ...] = (32, 64, 128, 128)
-    attention: tuple[bool, ...] = (False, False, False, True)
-    layers_per_block: int = 1
-    norm_num_groups: int = 8
-    train_timesteps: int = 1000
-    beta_schedule: str = "squaredcos_cap_v2"
-    # The CPU preset uses "v_prediction": with "epsilon" a briefly trained small UNet never
-    # learned the data mean at high noise and DDIM samples drifted to grey noise (955 steps).
-    prediction_type: str = "epsilon"
-    lr: float = 5e-4
-    ema_decay: float = 0.999
-    p_drop_all: float = 0.1
-    p_drop_each: float = 0.1
-    sample_steps: int = 25
-    guidance: float = 2.0
-    #: Min-SNR-gamma loss weighting (Hang et al. 2023, gamma = 5 in the paper); None = plain MSE
-    snr_gamma: float | None = None
-
-    def __post_init__(self) -> None:
-        levels(self.size)
-        if len(self.block_out_channels) != len(self.attention):
-            raise InvalidParamsError(
-                "DiffusionConfig: block_out_channels and attention differ in length"
-            )
-        if any(c % self.norm_num_groups for c in self.block_out_channels):
-            raise InvalidParamsError(
-                "DiffusionConfig: every channel count must divide by norm_num_groups"
-            )
-        if self.sample_steps < 1 or self.sample_steps > self.train_timesteps:
-            raise InvalidParamsError(
-                f"DiffusionConfig.sample_steps must be in 1..{self.train_timesteps}"
-            )
-        if self.prediction_type not in ("epsilon", "v_prediction", "sample"):
-            raise InvalidParamsError(
-                "DiffusionConfig.prediction_type must be epsilon, v_prediction or sample"
-            )
-        if self.guidance < 0:
-            raise InvalidParamsError("DiffusionConfig.guidance must be >= 0")
-        if self.snr_gamma is not None and self.snr_gamma <= 0:
-            raise InvalidParamsError("DiffusionConfig.snr_gamma must be > 0 (or None)")
+from productstudio.models.generators.configs import DiffusionConfig
 
 
 def _unet(cfg: DiffusionConfig) -> Any:
@@ -72,9 +26,9 @@ def _unet(cfg: DiffusionConfig) -> Any:
     down = tuple("AttnDownBlock2D" if a else "DownBlock2D" for a in cfg.attention)
     up = tuple("AttnUpBlock2D" if a else "UpBlock2D" for a in reversed(cfg.attention))
     return UNet2DModel(
-        sample_size=cfg.size,
-        in_channels=3,
-        out_channels=3,
+        sample_size=cfg.sample_size,
+        in_channels=cfg.sample_channels,
+        out_channels=cfg.sample_channels,
         block_out_channels=cfg.block_out_channels,
         down_block_types=down,
         up_block_types=up,
@@ -89,6 +43,8 @@ def _unet(cfg: DiffusionConfig) -> Any:
 class ConditionalDiffusion(ConditionalGenerator):
     family = "diffusion"
     config_cls = DiffusionConfig
+    #: DDIM clips its x0 estimate to [-1, 1] (right for pixels, wrong for unit-variance latents)
+    clip_sample = True
 
     def __init__(self, config: DiffusionConfig, cond_config: ConditionConfig, vocab: Vocab) -> None:
         super().__init__(config, cond_config, vocab)
@@ -113,7 +69,7 @@ class ConditionalDiffusion(ConditionalGenerator):
             num_train_timesteps=c.train_timesteps,
             beta_schedule=c.beta_schedule,
             steps_offset=1,
-            clip_sample=True,
+            clip_sample=self.clip_sample,
             set_alpha_to_one=False,
             prediction_type=c.prediction_type,
         )
@@ -153,6 +109,18 @@ class ConditionalDiffusion(ConditionalGenerator):
         optimizers: dict[str, torch.optim.Optimizer],
         generator: torch.Generator,
     ) -> dict[str, float]:
+        return self.denoiser_step(x, cond, step, optimizers, generator)
+
+    def denoiser_step(
+        self,
+        x: torch.Tensor,
+        cond: CondBatch,
+        step: int,
+        optimizers: dict[str, torch.optim.Optimizer],
+        generator: torch.Generator,
+    ) -> dict[str, float]:
+        """One DDPM step on clean samples ``x`` (pixels here, latents in the latent model);
+        ``step`` drives the EMA warm-up."""
         ddpm = self._train_scheduler()
         b = x.shape[0]
         noise = torch.randn(x.shape, generator=generator).to(x.device)
@@ -182,6 +150,11 @@ class ConditionalDiffusion(ConditionalGenerator):
         return {"loss": float(loss.detach())}
 
     def generate(self, cond: CondBatch, generator: torch.Generator) -> torch.Tensor:
+        return self.denoise(cond, generator).clamp(-1, 1)
+
+    def denoise(self, cond: CondBatch, generator: torch.Generator) -> torch.Tensor:
+        """DDIM sampling with classifier-free guidance from the EMA weights:
+        (B, C, s, s) samples of the space the UNet works in."""
         _, ddim = self._schedulers()
         ddim.set_timesteps(self.config.sample_steps)
         unet, cenc, proj = self.ema["unet"], self.ema["cond"], self.ema["proj"]
@@ -190,7 +163,8 @@ class ConditionalDiffusion(ConditionalGenerator):
         g = self.config.guidance
         if g != 1.0:
             emb = torch.cat([emb, proj(cenc(cond.null()))])
-        x = torch.randn(b, 3, self.size, self.size, generator=generator).to(self.device)
+        c, s = self.config.sample_channels, self.config.sample_size
+        x = torch.randn(b, c, s, s, generator=generator).to(self.device)
         for t in ddim.timesteps:
             inp = torch.cat([x, x]) if g != 1.0 else x
             eps = unet(inp, t, class_labels=emb).sample
@@ -198,4 +172,4 @@ class ConditionalDiffusion(ConditionalGenerator):
                 e_c, e_u = eps.chunk(2)
                 eps = e_u + g * (e_c - e_u)
             x = ddim.step(eps, t, x, eta=0.0).prev_sample
-        return x.clamp(-1, 1)
+        return x

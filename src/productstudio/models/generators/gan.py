@@ -1,41 +1,21 @@
-"""Conditional GAN: FiLM generator, projection discriminator, hinge loss, spectral norm, EMA."""
+"""Conditional GAN: FiLM or style-based generator (``GANConfig.arch``; :mod:`.stylegan` for
+``style``), projection discriminator, hinge loss, spectral norm, EMA; optional DiffAugment on
+everything D sees and lazy R1 regularisation."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from productstudio.errors import InvalidParamsError
 from productstudio.models.conditioning.fusion import CondBatch, ConditionConfig, ConditionEncoder
 from productstudio.models.data import Vocab
+from productstudio.models.generators.augment import DiffAugmentParams, diff_augment
 from productstudio.models.generators.base import GENERATORS, ConditionalGenerator, Ema
-from productstudio.models.generators.layers import CondDecoder, levels
-
-
-@dataclass(frozen=True)
-class GANConfig:
-    size: int = 64
-    z_dim: int = 64
-    g_channels: int = 32
-    d_channels: int = 32
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
-    beta1: float = 0.0
-    beta2: float = 0.999
-    ema_decay: float = 0.999
-    p_drop_all: float = 0.0
-    p_drop_each: float = 0.1
-
-    def __post_init__(self) -> None:
-        levels(self.size)
-        if self.z_dim < 1 or self.g_channels < 1 or self.d_channels < 1:
-            raise InvalidParamsError("GANConfig: z_dim and channels must be >= 1")
-        if not 0.0 <= self.ema_decay < 1.0:
-            raise InvalidParamsError(f"GANConfig.ema_decay must be in [0, 1), got {self.ema_decay}")
+from productstudio.models.generators.configs import GANArch, GANConfig, levels
+from productstudio.models.generators.layers import CondDecoder
+from productstudio.models.generators.stylegan import StyleGenerator
 
 
 class _Generator(nn.Module):
@@ -87,9 +67,20 @@ class ConditionalGAN(ConditionalGenerator):
 
     def __init__(self, config: GANConfig, cond_config: ConditionConfig, vocab: Vocab) -> None:
         super().__init__(config, cond_config, vocab)
-        self.G = _Generator(config, cond_config)
+        self.G: nn.Module = (
+            StyleGenerator(config, cond_config)
+            if config.arch == GANArch.STYLE
+            else _Generator(config, cond_config)
+        )
         self.D = _Discriminator(config, cond_config)
         self.G_ema = Ema.copy(self.G)
+        self.augment = (
+            DiffAugmentParams(policy=config.augment, p=config.augment_p) if config.augment else None
+        )
+
+    def _aug(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        """DiffAugment (when configured): applied to real AND fake images before D."""
+        return x if self.augment is None else diff_augment(x, self.augment, g)
 
     def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         c = self.config
@@ -101,6 +92,17 @@ class ConditionalGAN(ConditionalGenerator):
     def _z(self, n: int, g: torch.Generator) -> torch.Tensor:
         return torch.randn(n, self.config.z_dim, generator=g).to(self.device)
 
+    def _fake(
+        self, G: nn.Module, cond: CondBatch, g: torch.Generator, *, sampling: bool = False
+    ) -> torch.Tensor:
+        """Images from ``G`` for ``cond``; the style generator also draws noise and mixing."""
+        z = self._z(len(cond), g)
+        if self.config.arch != GANArch.STYLE:
+            return G(z, cond)
+        if sampling:
+            return G(z, cond, truncation=self.config.truncation, noise_mode="const")
+        return G(z, cond, generator=g, mixing_prob=self.config.mixing_prob)
+
     def train_step(
         self,
         x: torch.Tensor,
@@ -109,18 +111,29 @@ class ConditionalGAN(ConditionalGenerator):
         optimizers: dict[str, torch.optim.Optimizer],
         generator: torch.Generator,
     ) -> dict[str, float]:
-        b = x.shape[0]
-        # discriminator: hinge loss
+        c = self.config
+        # discriminator: hinge loss on augmented reals and fakes
         with torch.no_grad():
-            fake = self.G(self._z(b, generator), cond)
-        d_real, d_fake = self.D(x, cond), self.D(fake, cond)
+            fake = self._fake(self.G, cond, generator)
+        d_real = self.D(self._aug(x, generator), cond)
+        d_fake = self.D(self._aug(fake, generator), cond)
         loss_d = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
+        stats: dict[str, float] = {}
+        if c.r1_gamma > 0 and step % c.r1_every == 0:
+            # lazy R1: gamma/2 * E|grad_x D(aug(x))|^2 every r1_every steps, scaled up to match
+            xr = x.detach().requires_grad_(True)
+            (grad,) = torch.autograd.grad(
+                self.D(self._aug(xr, generator), cond).sum(), xr, create_graph=True
+            )
+            r1 = grad.pow(2).sum((1, 2, 3)).mean()
+            loss_d = loss_d + 0.5 * c.r1_gamma * c.r1_every * r1
+            stats["r1"] = float(r1.detach())
         optimizers["d"].zero_grad(set_to_none=True)
         loss_d.backward()
         optimizers["d"].step()
-        # generator
-        fake = self.G(self._z(b, generator), cond)
-        loss_g = -self.D(fake, cond).mean()
+        # generator (through the same augmentation, so G gets gradients of what D judges)
+        fake = self._fake(self.G, cond, generator)
+        loss_g = -self.D(self._aug(fake, generator), cond).mean()
         optimizers["g"].zero_grad(set_to_none=True)
         loss_g.backward()
         optimizers["g"].step()
@@ -130,10 +143,11 @@ class ConditionalGAN(ConditionalGenerator):
             "loss_g": float(loss_g.detach()),
             "d_real": float(d_real.detach().mean()),
             "d_fake": float(d_fake.detach().mean()),
+            **stats,
         }
 
     def generate(self, cond: CondBatch, generator: torch.Generator) -> torch.Tensor:
-        return self.G_ema(self._z(len(cond), generator), cond)
+        return self._fake(self.G_ema, cond, generator, sampling=True)
 
     def train(self, mode: bool = True) -> ConditionalGAN:
         super().train(mode)

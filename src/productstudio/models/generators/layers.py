@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from productstudio.errors import InvalidParamsError
+from productstudio.models.generators.configs import levels
 
-
-def levels(size: int) -> int:
-    """Number of ×2 stages between 4×4 and ``size`` (size must be a power of two ≥ 8)."""
-    n = int(math.log2(size)) - 2
-    if size < 8 or 2 ** (n + 2) != size:
-        raise InvalidParamsError(f"size must be a power of two >= 8, got {size}")
-    return n
+__all__ = ["CondDecoder", "FiLMUpBlock", "levels"]
 
 
 def _norm(kind: str, c: int) -> nn.Module:

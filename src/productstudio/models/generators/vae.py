@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,42 +11,17 @@ from numpy.typing import NDArray
 from torch import nn
 
 from productstudio.errors import InvalidParamsError
-from productstudio.models.conditioning.fusion import (
-    CondBatch,
-    ConditionConfig,
-    ConditionEncoder,
-    Prompt,
-)
-from productstudio.models.data import Vocab
+from productstudio.models.conditioning.config import ConditionConfig, Prompt
+from productstudio.models.conditioning.fusion import CondBatch, ConditionEncoder
+from productstudio.models.data import Vocab, prepare_image
 from productstudio.models.generators.base import (
     GENERATORS,
     ConditionalGenerator,
     from_uint8,
     to_uint8,
 )
-from productstudio.models.generators.layers import CondDecoder, levels
-
-
-@dataclass(frozen=True)
-class VAEConfig:
-    size: int = 64
-    z_dim: int = 64
-    channels: int = 32
-    lr: float = 1e-3
-    beta: float = 1.0
-    kl_warmup_steps: int = 1000
-    p_drop_all: float = 0.05
-    p_drop_each: float = 0.1
-    #: a conditional prior p(z|c) (Sohn et al. 2015) instead of N(0, I): samples are drawn where
-    #: the posteriors of that condition live, which keeps them on-category after short training
-    learned_prior: bool = False
-
-    def __post_init__(self) -> None:
-        levels(self.size)
-        if self.z_dim < 1 or self.channels < 1:
-            raise InvalidParamsError("VAEConfig: z_dim and channels must be >= 1")
-        if self.beta < 0 or self.kl_warmup_steps < 0:
-            raise InvalidParamsError("VAEConfig: beta and kl_warmup_steps must be >= 0")
+from productstudio.models.generators.configs import VAEConfig, levels
+from productstudio.models.generators.layers import CondDecoder
 
 
 class _Encoder(nn.Module):
@@ -71,6 +46,17 @@ class _Encoder(nn.Module):
     def forward(self, x: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mu, logvar = self.fc(torch.cat([self.net(x).flatten(1), c], 1)).chunk(2, dim=1)
         return mu, logvar.clamp(-10, 10)
+
+
+@dataclass(frozen=True)
+class PhotoEdit:
+    """One attribute edit of one photo, all (S, S, 3) uint8 at the model's size."""
+
+    input: NDArray[np.uint8]  # the photo padded to a white square and resized
+    reconstruction: NDArray[np.uint8]  # decoded under its own condition
+    edited: NDArray[np.uint8]  # decoded under the changed condition
+    source: Prompt
+    target: Prompt
 
 
 @GENERATORS.register("vae")
@@ -179,3 +165,25 @@ class ConditionalVAE(ConditionalGenerator):
         out = to_uint8(self.dec(mu, ct))
         self.train(was)
         return out
+
+    def edit_photo(
+        self, image: NDArray[np.uint8], source: Prompt, changes: Mapping[str, str]
+    ) -> PhotoEdit:
+        """Edit one photo of any size: pad to a white square, resize to the model's size, encode
+        under ``source`` and decode under ``source.with_attrs(changes)`` (the title follows).
+
+        Raises:
+            InvalidParamsError: unknown attribute names or values (the message lists the known
+                ones), no change requested, or not an RGB image.
+        """
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise InvalidParamsError(
+                f"edit_photo: need an (H, W, 3) uint8 RGB image, got {image.shape} {image.dtype}"
+            )
+        if not changes:
+            raise InvalidParamsError("edit_photo: no attribute change given (e.g. colour=Red)")
+        target = source.with_attrs(changes)
+        x = prepare_image(image, self.size)[None]
+        rec = self.edit(x, [source], [source])[0]
+        out = self.edit(x, [source], [target])[0]
+        return PhotoEdit(x[0], rec, out, source, target)

@@ -49,10 +49,15 @@ def save_with_record(
     p = Path(path)
     fmt = ImageFormat.from_suffix(p)
     save_image(image, p, fmt=fmt, quality=quality)
-    body = {"record_version": RECORD_VERSION, "output": p.name, **record}
     js = sidecar_path(p)
-    write_atomic((json.dumps(body, indent=1, default=str) + "\n").encode(), js)
+    write_atomic(sidecar_bytes(record, p.name), js)
     return p, js
+
+
+def sidecar_bytes(record: dict[str, Any], output: str) -> bytes:
+    """The settings file's contents for the image named ``output`` (UTF-8 JSON)."""
+    body = {"record_version": RECORD_VERSION, "output": output, **record}
+    return (json.dumps(body, indent=1, default=str) + "\n").encode()
 
 
 def load_record(path: str | Path) -> dict[str, Any]:
@@ -138,5 +143,6 @@ __all__ = [
     "load_record",
     "replay_request",
     "save_with_record",
+    "sidecar_bytes",
     "sidecar_path",
 ]

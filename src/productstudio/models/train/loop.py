@@ -4,6 +4,11 @@ Resumable (``checkpoint.pt`` holds weights, optimiser states, step and RNG state
 continues bit-identically), seeded, logs one JSON object per line to ``train_log.jsonl``, writes a
 sample grid every ``sample_every`` steps and reports progress through ``on_progress(done, total)``.
 CPU by default; CUDA when ``device="auto"`` and a GPU is present.
+
+Budgets: ``max_steps``, ``minutes`` (wall clock) and ``cpu_minutes`` (CPU time of this process,
+all threads): training stops at the first one reached. On a shared machine wall-clock minutes buy
+few steps when other jobs run; CPU minutes are fair under load (2 cores × 30 min = 60 CPU
+minutes). Both times and the steps go into ``train_summary.json``.
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ from numpy.typing import NDArray
 
 from productstudio.errors import InvalidParamsError
 from productstudio.models.conditioning.audience import audience_for
-from productstudio.models.conditioning.fusion import Conditioner, Prompt
+from productstudio.models.conditioning.config import Prompt
+from productstudio.models.conditioning.fusion import Conditioner
 from productstudio.models.data import ProductData, ProductRecord
 from productstudio.models.generators.base import ConditionalGenerator, from_uint8
 
@@ -34,11 +40,14 @@ LOG_FILE = "train_log.jsonl"
 
 @dataclass(frozen=True)
 class TrainParams:
-    """How long and how to train. Stops at ``max_steps`` or after ``minutes`` (this session)."""
+    """How long and how to train. Stops at ``max_steps``, after ``minutes`` of wall time or
+    after ``cpu_minutes`` of process CPU time, whichever comes first (times count across
+    resumed sessions)."""
 
     batch_size: int = 64
     max_steps: int | None = None
     minutes: float | None = None
+    cpu_minutes: float | None = None
     seed: int = 0
     log_every: int = 25
     sample_every: int = 500
@@ -50,12 +59,16 @@ class TrainParams:
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise InvalidParamsError(f"TrainParams.batch_size must be >= 1, got {self.batch_size}")
-        if self.max_steps is None and self.minutes is None:
-            raise InvalidParamsError("TrainParams: give max_steps or minutes (or both)")
+        if self.max_steps is None and self.minutes is None and self.cpu_minutes is None:
+            raise InvalidParamsError("TrainParams: give max_steps, minutes or cpu_minutes")
         if self.max_steps is not None and self.max_steps < 0:
             raise InvalidParamsError("TrainParams.max_steps must be >= 0")
         if self.minutes is not None and self.minutes <= 0:
             raise InvalidParamsError("TrainParams.minutes must be > 0")
+        if self.cpu_minutes is not None and self.cpu_minutes <= 0:
+            raise InvalidParamsError("TrainParams.cpu_minutes must be > 0")
+        if self.threads < 1:
+            raise InvalidParamsError(f"TrainParams.threads must be >= 1, got {self.threads}")
         if self.device not in ("cpu", "cuda", "auto"):
             raise InvalidParamsError(
                 f"TrainParams.device must be cpu, cuda or auto, got {self.device}"
@@ -101,6 +114,52 @@ def _save_png(image: NDArray[np.uint8], path: Path) -> None:
     save_image(image, path)
 
 
+class _Budget:
+    """Steps, wall time and CPU time used (including earlier sessions) against the limits."""
+
+    def __init__(self, params: TrainParams, step: int, seconds: float, cpu_seconds: float) -> None:
+        self.params = params
+        self.start_step = step
+        self.seconds0, self.cpu0 = seconds, cpu_seconds
+        self.t0, self.c0 = time.monotonic(), time.process_time()
+
+    def seconds(self) -> float:
+        return self.seconds0 + time.monotonic() - self.t0
+
+    def cpu_seconds(self) -> float:
+        return self.cpu0 + time.process_time() - self.c0
+
+    def used(self, step: int) -> float:
+        """Share of the budget used (largest over the limits given), 0..1+."""
+        p = self.params
+        shares = [0.0]
+        if p.max_steps is not None:
+            shares.append(step / max(p.max_steps, 1))
+        if p.minutes is not None:
+            shares.append(self.seconds() / (p.minutes * 60))
+        if p.cpu_minutes is not None:
+            shares.append(self.cpu_seconds() / (p.cpu_minutes * 60))
+        return max(shares)
+
+    def done(self, step: int) -> bool:
+        p = self.params
+        return (
+            (p.max_steps is not None and step >= p.max_steps)
+            or (p.minutes is not None and self.seconds() >= p.minutes * 60)
+            or (p.cpu_minutes is not None and self.cpu_seconds() >= p.cpu_minutes * 60)
+        )
+
+    def progress(self, step: int) -> tuple[int, int]:
+        """(done, total) for a progress bar: steps, else CPU seconds, else wall seconds."""
+        p = self.params
+        if p.max_steps is not None:
+            return step, p.max_steps
+        if p.cpu_minutes is not None:
+            return int(self.cpu_seconds()), int(p.cpu_minutes * 60)
+        assert p.minutes is not None
+        return int(self.seconds()), int(p.minutes * 60)
+
+
 def train(
     model: ConditionalGenerator,
     data: ProductData,
@@ -113,8 +172,10 @@ def train(
 ) -> dict[str, Any]:
     """Train ``model`` on ``data`` (pass the train subset) and save it to ``out_dir``.
 
-    Returns a summary dict (steps, seconds, last losses). The final weights are written with
-    ``save_pretrained(out_dir)``; ``checkpoint.pt`` allows ``resume=True`` to continue.
+    Returns a summary dict (steps, wall seconds, CPU seconds, threads, last losses and the
+    model's :meth:`~ConditionalGenerator.training_info`), also written to
+    ``train_summary.json``. The final weights are written with ``save_pretrained(out_dir)``;
+    ``checkpoint.pt`` allows ``resume=True`` to continue.
 
     Raises:
         InvalidParamsError: the data's image size differs from the model's.
@@ -132,7 +193,7 @@ def train(
     model.to(dev).train()
     opts = model.make_optimizers()
     gen = torch.Generator().manual_seed(params.seed)
-    step, elapsed_before = 0, 0.0
+    step, seconds_before, cpu_before = 0, 0.0, 0.0
     ck = out / CHECKPOINT
     if resume and ck.is_file():
         state = torch.load(ck, map_location=dev, weights_only=False)
@@ -140,19 +201,28 @@ def train(
         for k, o in opts.items():
             o.load_state_dict(state["optimizers"][k])
         gen.set_state(state["rng"])
-        step, elapsed_before = int(state["step"]), float(state.get("seconds", 0.0))
+        step, seconds_before = int(state["step"]), float(state.get("seconds", 0.0))
+        cpu_before = float(state.get("cpu_seconds", 0.0))
         log.info("resumed from %s at step %d", ck, step)
     model.conditioner.vocab = model.vocab
     cond_arrays = model.conditioner.arrays([prompt_of(r) for r in data.records])
     images = from_uint8(data.images)
+    # image-conditioned models (photo → image, translation) see a source photo in cond.image:
+    # the paired input when the data has one, else the training photo itself
+    sources = from_uint8(data.inputs) if data.inputs is not None else images
+    if model.uses_image:
+        cond_arrays |= model.conditioner.image_arrays(
+            data.inputs if data.inputs is not None else data.images
+        )
     prev = preview if preview is not None else data
     prev_cond = Conditioner.to_batch(
         model.conditioner.arrays([prompt_of(r) for r in prev.records[:16]], strict=False)
     )
+    if model.uses_image:
+        prev_src = prev.inputs if prev.inputs is not None else prev.images
+        prev_cond = model.conditioner.attach_images(prev_cond, prev_src[:16])
     p_all, p_each = model.drop_probs()
-    total = params.max_steps if params.max_steps is not None else 0
-    t0 = time.monotonic()
-    deadline = t0 + params.minutes * 60 if params.minutes is not None else math.inf
+    budget = _Budget(params, step, seconds_before, cpu_before)
     last: dict[str, float] = {}
     logf = (out / LOG_FILE).open("a", encoding="utf-8")
 
@@ -162,26 +232,37 @@ def train(
             "optimizers": {k: o.state_dict() for k, o in opts.items()},
             "rng": gen.get_state(),
             "step": step,
-            "seconds": elapsed_before + time.monotonic() - t0,
+            "seconds": budget.seconds(),
+            "cpu_seconds": budget.cpu_seconds(),
             "params": asdict(params),
         }
         torch.save(state, out / (CHECKPOINT + ".tmp"))
         (out / (CHECKPOINT + ".tmp")).replace(ck)
 
     try:
-        while (params.max_steps is None or step < params.max_steps) and time.monotonic() < deadline:
-            idx = torch.randint(0, len(data), (params.batch_size,), generator=gen)
+        while not budget.done(step):
+            model.on_budget(budget.used(step), step)
+            idx = model.draw_batch(data, params.batch_size, gen)
             x = images[idx]
+            src = sources[idx] if model.uses_image else None
             if params.hflip:
-                flip = torch.rand(params.batch_size, generator=gen) < 0.5
+                flip = torch.rand(len(idx), generator=gen) < 0.5
                 x = torch.where(flip[:, None, None, None], x.flip(3), x)
-            cond = Conditioner.to_batch(cond_arrays, idx.numpy()).drop(p_all, p_each, gen)
+                if src is not None:  # an input and its target flip together
+                    src = torch.where(flip[:, None, None, None], src.flip(3), src)
+            cond = Conditioner.to_batch(cond_arrays, idx.numpy())
+            if src is not None:
+                cond.image = src
+            # a translation model's source photo is its input, never dropped
+            p_image = 0.5 if model.cond_config.use_image else 0.0
+            cond = cond.drop(p_all, p_each, gen, p_image)
             last = model.train_step(x.to(dev), cond.to(dev), step, opts, gen)
             step += 1
             if step % params.log_every == 0 or step == 1:
                 rec = {
                     "step": step,
-                    "seconds": round(elapsed_before + time.monotonic() - t0, 2),
+                    "seconds": round(budget.seconds(), 2),
+                    "cpu_seconds": round(budget.cpu_seconds(), 2),
                     **last,
                 }
                 logf.write(json.dumps(rec) + "\n")
@@ -192,18 +273,24 @@ def train(
             if params.checkpoint_every and step % params.checkpoint_every == 0:
                 checkpoint()
             if on_progress is not None:
-                if params.max_steps is not None:
-                    on_progress(step, total)
-                else:
-                    assert params.minutes is not None
-                    on_progress(int(time.monotonic() - t0), int(params.minutes * 60))
+                on_progress(*budget.progress(step))
     finally:
         logf.close()
     checkpoint()
     model.save_pretrained(out)
     grid = make_grid(model.sample_cond(prev_cond, seed=params.seed))
     _save_png(grid, out / "samples" / f"step_{step:06d}.png")
-    seconds = elapsed_before + time.monotonic() - t0
-    summary = {"steps": step, "seconds": round(seconds, 1), "last": last, "family": model.family}
+    summary = {
+        "steps": step,
+        "seconds": round(budget.seconds(), 1),
+        "cpu_seconds": round(budget.cpu_seconds(), 1),
+        "threads": params.threads,
+        "batch_size": params.batch_size,
+        "budget": {"max_steps": params.max_steps, "minutes": params.minutes},
+        "last": last,
+        "family": model.family,
+        **model.training_info(),
+    }
+    summary["budget"]["cpu_minutes"] = params.cpu_minutes
     (out / "train_summary.json").write_text(json.dumps(summary, indent=1))
     return summary

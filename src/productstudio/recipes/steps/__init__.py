@@ -12,7 +12,9 @@ module         steps
 ``background`` background, shadow, flatten
 ``retouch``    recolour, adjust, spots, erase, erase_text, upscale, style
 ``scene``      scene (pretrained diffusers model; torch/diffusers load on first use)
+``sample``     sample (a sample of an own generator replaces the picture; torch on use)
 ``output``     output
+``translate``  translate (a trained ``cyclegan`` model)
 =============  ================================================================
 """
 
@@ -46,7 +48,9 @@ from productstudio.recipes.steps.retouch import (
     StyleStep,
     UpscaleStep,
 )
+from productstudio.recipes.steps.sample import SampleStep
 from productstudio.recipes.steps.scene import SceneStep
+from productstudio.recipes.steps.translate import TranslateStep
 
 __all__ = [
     "STEPS",
@@ -62,6 +66,7 @@ __all__ = [
     "FlattenStep",
     "OutputFormat",
     "RecolourStep",
+    "SampleStep",
     "SceneStep",
     "ShadowStep",
     "ShadowType",
@@ -71,6 +76,7 @@ __all__ = [
     "StepParams",
     "StepSpec",
     "StyleStep",
+    "TranslateStep",
     "UpscaleStep",
     "dataclass_model",
     "get_step",

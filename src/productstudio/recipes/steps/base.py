@@ -112,6 +112,8 @@ class StepContext:
             background step so that a later shadow step can darken it under the product.
         confidence: the segmenter's confidence in the cut-out (set by the cutout step;
             ``None`` when the input's own alpha was used).
+        cache: what :meth:`resource` keeps; give several contexts the same dict (one per
+            worker or run) to load each model once for all their items.
     """
 
     source: str | None = None
@@ -126,8 +128,8 @@ class StepContext:
     source_mask: Mask | None = None
     background: np.ndarray | None = None
     confidence: float | None = None
+    cache: dict[str, Any] = field(default_factory=dict)
     _segmenter: Segmenter | None = None
-    _resources: dict[str, Any] = field(default_factory=dict)
 
     def segmenter(self) -> Segmenter:
         """The segmenter for this run (loaded on first use, then cached)."""
@@ -149,9 +151,9 @@ class StepContext:
 
     def resource(self, key: str, factory: Callable[[], Any]) -> Any:
         """A per-run cached object (a loaded model …), built by ``factory`` on first use."""
-        if key not in self._resources:
-            self._resources[key] = factory()
-        return self._resources[key]
+        if key not in self.cache:
+            self.cache[key] = factory()
+        return self.cache[key]
 
     def resolve_path(self, path: str | Path) -> Path:
         """``path`` made absolute against :attr:`base_dir` (the recipe's folder)."""

@@ -8,13 +8,14 @@ from collections.abc import Callable
 from fastapi import APIRouter
 
 from productstudio.server.context import AppContext
-from productstudio.server.routes import jobs, meta, ops, rembg, removebg
+from productstudio.server.routes import feedback, jobs, meta, ops, rembg, removebg
 
 ROUTERS: list[Callable[[AppContext], APIRouter]] = [
     removebg.router,
     rembg.router,
     ops.router,
     jobs.router,
+    feedback.router,
     meta.router,
 ]
 

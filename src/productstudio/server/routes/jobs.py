@@ -5,7 +5,7 @@ import asyncio
 import json
 import re
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -52,6 +52,32 @@ def router(ctx: AppContext) -> APIRouter:
             d["items"] = json.loads(items.read_text())
         return d
 
+    async def stage(job: Job, uploads: list[tuple[str, str, UploadFile]]) -> None:
+        """Check and write a job's uploads (``(field, file name, upload)``) into its
+        ``inputs/`` folder. Staged first, queued last: a refused upload leaves no row in the
+        queue and no file."""
+        folder = job_dir(s.data_dir, job.id)
+        ok = False
+        try:
+            inputs = folder / "inputs"
+            inputs.mkdir(parents=True)
+            for i, (field, name, up) in enumerate(uploads):
+                data = await up.read(s.max_upload_bytes + 1)
+                ctx.check_image(data, field)
+                await asyncio.to_thread((inputs / safe_name(name, i)).write_bytes, data)
+            ok = True
+        finally:
+            if not ok:
+                shutil.rmtree(folder, ignore_errors=True)
+                store().delete_job(job.id)
+
+    def queued(job: Job) -> JSONResponse:
+        assert ctx.runner is not None
+        ctx.runner.wake()
+        return JSONResponse(
+            describe(job), status_code=202, headers={"Location": f"/v1/jobs/{job.id}"}
+        )
+
     @r.post("", status_code=202, summary="Submit a batch: photos through a preset")
     async def submit(
         request: Request,
@@ -75,28 +101,14 @@ def router(ctx: AppContext) -> APIRouter:
             total=len(images),
             key_id=caller.key_id,
         )
-        folder = job_dir(s.data_dir, job.id)
-        # staged first, queued last: a refused upload leaves no row in the queue, no file
-        ok = False
-        try:
-            inputs = folder / "inputs"
-            inputs.mkdir(parents=True)
-            for i, up in enumerate(images):
-                data = await up.read(s.max_upload_bytes + 1)
-                ctx.check_image(data, f"images[{i}] ({up.filename or 'unnamed'})")
-                await asyncio.to_thread(
-                    (inputs / safe_name(up.filename or "", i)).write_bytes, data
-                )
-            ok = True
-        finally:
-            if not ok:
-                shutil.rmtree(folder, ignore_errors=True)
-                store().delete_job(job.id)
-        assert ctx.runner is not None
-        ctx.runner.wake()
-        return JSONResponse(
-            describe(job), status_code=202, headers={"Location": f"/v1/jobs/{job.id}"}
+        await stage(
+            job,
+            [
+                (f"images[{i}] ({up.filename or 'unnamed'})", up.filename or "", up)
+                for i, up in enumerate(images)
+            ],
         )
+        return queued(job)
 
     if ctx.generators:
         Generator = choice_enum("JobGenerator", sorted(ctx.generators))
@@ -124,11 +136,10 @@ def router(ctx: AppContext) -> APIRouter:
                 total=n,
                 key_id=caller.key_id,
             )
-            assert ctx.runner is not None
-            ctx.runner.wake()
-            return JSONResponse(
-                describe(job), status_code=202, headers={"Location": f"/v1/jobs/{job.id}"}
-            )
+            return queued(job)
+
+    if ctx.pipelines:
+        _pipeline_routes(r, ctx, store, stage, queued)
 
     @r.get("", summary="Your jobs, newest first")
     async def list_jobs(request: Request) -> dict[str, Any]:
@@ -233,3 +244,179 @@ def router(ctx: AppContext) -> APIRouter:
         return Response(status_code=204)
 
     return r
+
+
+# -- pretrained pipelines: scenes and text-to-image -------------------------------------------
+MAX_STEPS = 150
+
+
+def _pipeline_routes(
+    r: APIRouter,
+    ctx: AppContext,
+    store: Callable[[], Any],
+    stage: Callable[[Job, list[tuple[str, str, UploadFile]]], Awaitable[None]],
+    queued: Callable[[Job], JSONResponse],
+) -> None:
+    """``POST /v1/jobs/scene`` and ``POST /v1/jobs/generate``: the pipelines added with
+    ``productstudio models add``, by name; the prompt is built (and checked) at submit."""
+    from productstudio.models.conditioning.audience import AudienceProfile
+    from productstudio.models.pipelines.generate import generation_prompt
+    from productstudio.models.pipelines.options import GenerationParams, LoadOptions
+    from productstudio.models.pipelines.prompts import ProductInfo, PromptBook
+
+    s = ctx.settings
+    book = PromptBook.default()
+    Pipeline = choice_enum("JobPipeline", sorted(ctx.pipelines))
+    Scene = choice_enum("ScenePreset", book.scene_names())
+    Style = choice_enum("PromptStyle", book.style_names())
+    Template = choice_enum("PromptTemplate", book.template_names())
+    Segmenter = choice_enum("SceneSegmenter", ["auto", *ctx.segmenters])
+    names = book.scene_names()
+    default_scene = "studio-sweep" if "studio-sweep" in names else names[0]
+    load = LoadOptions(
+        device=s.pipeline_device, dtype=s.pipeline_dtype, offload=s.pipeline_offload
+    ).as_dict()
+
+    def pick(choice: Any, inpaint: bool) -> str:
+        if choice is not None:
+            return value(choice)
+        names = sorted(ctx.pipelines)
+        preferred = [n for n in names if ("Inpaint" in ctx.pipelines[n]) == inpaint]
+        return (preferred or names)[0]
+
+    def product_info(
+        title: str, category: str, colour: str, material: str, attrs: str
+    ) -> ProductInfo | None:
+        extra = tuple(parse_attrs(attrs).items())
+        if not any((title, category, colour, material, extra)):
+            return None
+        return ProductInfo(title, category, colour, material, extra)
+
+    def audience_of(text: str) -> AudienceProfile | None:
+        return AudienceProfile.parse(text) if text else None
+
+    Text = Annotated[str, Form(max_length=300)]
+    Attrs = Annotated[
+        str, Form(max_length=2000, description='JSON object, e.g. {"season": "summer"}')
+    ]
+    Audience = Annotated[
+        str, Form(max_length=200, description="age_band=25-34,gender=women,interests=noir+sport")
+    ]
+    Steps = Annotated[int, Form(ge=1, le=MAX_STEPS)]
+    Guidance = Annotated[float, Form(ge=0.0, le=30.0)]
+    Seed = Annotated[int, Form(ge=0, le=2**31 - 1)]
+
+    @r.post(
+        "/scene", status_code=202, summary="Submit AI scenes around a product (pixels kept exact)"
+    )
+    async def submit_scene(
+        request: Request,
+        image: Annotated[UploadFile, File(description="Product photo, or an RGBA cut-out.")],
+        pipeline: Annotated[Pipeline | None, Form()] = None,  # type: ignore[valid-type]
+        scene: Annotated[Scene, Form()] = default_scene,  # type: ignore[valid-type]
+        prompt: Annotated[str, Form(max_length=500, description="Scene text.")] = "",
+        style: Annotated[Style | None, Form()] = None,  # type: ignore[valid-type]
+        template: Annotated[Template, Form()] = "default",  # type: ignore[valid-type]
+        audience: Audience = "",
+        title: Text = "",
+        category: Text = "",
+        colour: Text = "",
+        material: Text = "",
+        attrs: Attrs = "{}",
+        n: Annotated[int, Form(ge=1, le=16, description="Candidates (seeds).")] = 1,
+        seed: Seed = 0,
+        steps: Steps = 30,
+        guidance: Guidance = 7.5,
+        size: Annotated[int | None, Form(ge=64, le=4096, description="Canvas width.")] = None,
+        shadow: Annotated[float | None, Form(ge=0.0, le=1.0, description="0 = none.")] = None,
+        model: Annotated[Segmenter | None, Form()] = None,  # type: ignore[valid-type]
+    ) -> JSONResponse:
+        caller = await ctx.authenticate(request)
+        built = book.build(
+            product_info(title, category, colour, material, attrs),
+            template=value(template),
+            scene=value(scene),
+            scene_text=prompt or None,
+            style=value(style) if style is not None else None,
+            audience=audience_of(audience),
+        )
+        gp = GenerationParams(steps=steps, guidance=guidance, seed=seed)
+        job = store().create_job(
+            JobKind.SCENE,
+            {
+                "pipeline": pick(pipeline, inpaint=True),
+                "load": load,
+                "prompt": built.as_dict(),
+                "scene": value(scene),
+                "generation": gp.as_dict(),
+                "n": n,
+                "size": size,
+                "shadow": shadow,
+                "segmenter": value(model) if model is not None else s.segmenter,
+            },
+            total=n * steps,
+            key_id=caller.key_id,
+        )
+        await stage(job, [("image", image.filename or "", image)])
+        return queued(job)
+
+    @r.post("/generate", status_code=202, summary="Submit text-to-image or photo variations")
+    async def submit_generate(
+        request: Request,
+        prompt: Annotated[str, Form(max_length=500, description="What to draw.")] = "",
+        image: Annotated[
+            UploadFile | None, File(description="A photo to make variations of.")
+        ] = None,
+        strength: Annotated[
+            float, Form(ge=0.01, le=1.0, description="Variations: 0.2 close, 0.9 repaints.")
+        ] = 0.6,
+        pipeline: Annotated[Pipeline | None, Form()] = None,  # type: ignore[valid-type]
+        title: Text = "",
+        category: Text = "",
+        colour: Text = "",
+        material: Text = "",
+        attrs: Attrs = "{}",
+        audience: Audience = "",
+        style: Annotated[Style | None, Form()] = None,  # type: ignore[valid-type]
+        template: Annotated[Template, Form()] = "packshot",  # type: ignore[valid-type]
+        scene: Annotated[Scene | None, Form()] = None,  # type: ignore[valid-type]
+        n: Annotated[int, Form(ge=1, le=64)] = 1,
+        seed: Seed = 0,
+        steps: Steps = 30,
+        guidance: Guidance = 7.5,
+        width: Annotated[int | None, Form(ge=64, le=2048, multiple_of=8)] = None,
+        height: Annotated[int | None, Form(ge=64, le=2048, multiple_of=8)] = None,
+    ) -> JSONResponse:
+        caller = await ctx.authenticate(request)
+        built = generation_prompt(
+            book,
+            product_info(title, category, colour, material, attrs),
+            text=prompt,
+            template=value(template),
+            scene=value(scene) if scene is not None else None,
+            style=value(style) if style is not None else None,
+            audience=audience_of(audience),
+            variations=image is not None,
+        )
+        gp = GenerationParams(
+            steps=steps,
+            guidance=guidance,
+            seed=seed,
+            width=width,
+            height=height,
+            strength=strength if image is not None else 1.0,
+        )
+        job = store().create_job(
+            JobKind.GENERATE,
+            {
+                "pipeline": pick(pipeline, inpaint=False),
+                "load": load,
+                "prompt": built.as_dict(),
+                "generation": gp.as_dict(),
+                "n": n,
+            },
+            total=n * steps,
+            key_id=caller.key_id,
+        )
+        await stage(job, [("image", image.filename or "", image)] if image is not None else [])
+        return queued(job)

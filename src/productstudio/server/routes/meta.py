@@ -38,6 +38,7 @@ def router(ctx: AppContext) -> APIRouter:
             "text_detector": ctx.text,
             "presets": ctx.presets,
             "generators": sorted(ctx.generators),
+            "pipelines": sorted(ctx.pipelines),
             "limits": {
                 "max_upload_bytes": s.max_upload_bytes,
                 "max_megapixels": s.max_megapixels,
