@@ -89,15 +89,27 @@ def collect(backends: list[str], limit: int | None) -> list[dict[str, Any]]:
     return rows
 
 
+#: the registry name of each backend measured here (for the backend's own features)
+REGISTRY_NAMES = {"classical": "classical", "u2netp": "u2netp", "isnet": "isnet-general-use"}
+
+
+def _complete(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows collected before a backend feature existed get it from the backend's name."""
+    from productstudio.models.segmenters.confidence import backend_features
+
+    return [{**backend_features(REGISTRY_NAMES[r["backend"]]), **r} for r in rows]
+
+
 def _xy(rows: list[dict[str, Any]], names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
     x = np.array([[r[k] for k in names] for r in rows], float)
     y = np.array([r["iou"] < BAD_BELOW for r in rows], float)
     return x, y
 
 
-def _fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 0.01) -> np.ndarray:
-    """L2-penalised logistic regression (bias unpenalised); 0.01 had the best object-grouped
-    cross-validated precision on the u2netp rows of 0.1 / 0.01 / 0.001 / 0.0001."""
+def _fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 0.001) -> np.ndarray:
+    """L2-penalised logistic regression (bias unpenalised). Object-grouped cross-validated
+    precision / recall on the 537 rows of three backends: l2 0.01 → 0.793 / 0.705, 0.003 →
+    0.803 / 0.716, 0.001 → 0.815 / 0.724 (0.1 shrank every weight towards 0)."""
     from scipy.optimize import minimize
 
     xb = np.hstack([np.ones((len(x), 1)), x])
@@ -187,7 +199,8 @@ def main() -> None:
             rows = [r for r in old if r["backend"] not in backends] + rows
         args.rows.parent.mkdir(parents=True, exist_ok=True)
         args.rows.write_text(json.dumps(rows, indent=1))
-    rows = json.loads(args.rows.read_text())
+    rows = _complete(json.loads(args.rows.read_text()))
+    args.rows.write_text(json.dumps(rows, indent=1))
     results = score_shipped(rows)
     if args.fit:
         fitted = fit(rows)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -72,9 +73,7 @@ def _degrade(path: Path, dest: Path) -> None:
     background and a faint grey corner — fill and background both fail."""
     px = load_image(path).pixels[..., :3]
     h, w = px.shape[:2]
-    small = np.asarray(
-        __import__("cv2").resize(px, (int(w * 0.7), int(h * 0.7)), interpolation=3)
-    )
+    small = cv2.resize(px, (int(w * 0.7), int(h * 0.7)), interpolation=cv2.INTER_AREA)
     canvas = np.full_like(px, 255)
     y0, x0 = (h - small.shape[0]) // 2, (w - small.shape[1]) // 2
     canvas[y0 : y0 + small.shape[0], x0 : x0 + small.shape[1]] = small
