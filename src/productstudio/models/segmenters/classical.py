@@ -18,12 +18,13 @@ background), when the product touches much of the edge, or when the separation i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
 from productstudio.imaging.types import Mask, RGBImage
+from productstudio.models.segmenters._white_parts import WhiteParams, recover_white_parts
 from productstudio.models.segmenters.base import Segmenter, mask_confidence
 
 
@@ -42,6 +43,9 @@ class ClassicalConfig:
     prior_bg_match: float = 0.35  # with a prior: ΔE below this × threshold stays background
     plain_noise: float = 10.0  # border noise (ΔE) up to which a background counts as plain
     plain_outliers: float = 0.3  # share of border pixels off the surface, at most
+    white_parts: bool = True  # recover parts with the background's colour (see _white_parts)
+    white: WhiteParams = field(default_factory=WhiteParams)
+    white_max_noise: float = 4.0  # border noise (ΔE) above which white parts are not sought
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +60,8 @@ class BackgroundModel:
     outliers: float  # share of border pixels that do not fit the surface
     coef_rgb: np.ndarray  # (6, 3) quadratic RGB surface in normalised coordinates
     scale: float  # working size / full size
+    lab: np.ndarray | None = None  # (h, w, 3) float32 CIELAB of ``small``
+    bg_lab: np.ndarray | None = None  # (h, w, 3) float32 CIELAB of the predicted background
 
 
 def _disk(r: int) -> np.ndarray:
@@ -98,6 +104,11 @@ class ClassicalSegmenter(Segmenter):
     def __init__(self, config: ClassicalConfig | None = None) -> None:
         self.config = config or ClassicalConfig()
         self._last_stats: dict[str, float] = {}
+
+    @property
+    def last_stats(self) -> dict[str, float]:
+        """Internal statistics of the last :meth:`predict` (border noise, separation, ...)."""
+        return dict(self._last_stats)
 
     # -- background model ---------------------------------------------------------------
     def _background(
@@ -163,6 +174,7 @@ class ClassicalSegmenter(Segmenter):
     def prepare(self, rgb: RGBImage) -> BackgroundModel:
         """Fit the border background model of ``rgb`` (the cheap first half of :meth:`predict`)."""
         cfg = self.config
+        self._last_stats = {}
         h0, w0 = rgb.shape[:2]
         scale = min(1.0, cfg.work_size / max(h0, w0))
         w, h = max(8, round(w0 * scale)), max(8, round(h0 * scale))
@@ -186,6 +198,8 @@ class ClassicalSegmenter(Segmenter):
             outliers=self._last_stats["border_outliers"],
             coef_rgb=coef_rgb,
             scale=scale,
+            lab=lab,
+            bg_lab=bg,
         )
 
     def is_plain(self, model: BackgroundModel) -> bool:
@@ -253,29 +267,54 @@ class ClassicalSegmenter(Segmenter):
             k = max(1, round(0.01 * min(h, w)))
             core = cv2.erode(strong, _disk(k)).astype(bool)
             gc[core & ~border] = cv2.GC_FGD
-        if not (gc == cv2.GC_PR_FGD).any() and not (gc == cv2.GC_FGD).any():
+        fg = seed
+        if (gc == cv2.GC_PR_FGD).any() or (gc == cv2.GC_FGD).any():
+            if cfg.grabcut_iters > 0:
+                bgd = np.zeros((1, 65), np.float64)
+                fgd = np.zeros((1, 65), np.float64)
+                cv2.setRNGSeed(0)  # GrabCut's k-means init uses OpenCV's global RNG
+                try:
+                    cv2.grabCut(  # type: ignore[call-overload]
+                        cv2.cvtColor(small, cv2.COLOR_RGB2BGR),
+                        gc,
+                        None,
+                        bgd,
+                        fgd,
+                        cfg.grabcut_iters,
+                        cv2.GC_INIT_WITH_MASK,
+                    )
+                    fg = (gc == cv2.GC_FGD) | (gc == cv2.GC_PR_FGD)
+                except cv2.error:  # degenerate colour models (e.g. one flat colour)
+                    fg = seed
+            fg = self._clean(fg)
+        else:
+            fg = np.zeros((h, w), bool)
+        self._last_stats.update(
+            recovered=0.0, recovered_regions=0.0, shadow_removed=0.0, holes_kept=0.0
+        )
+        if (
+            cfg.white_parts
+            and prior is None
+            and model.noise <= cfg.white_max_noise
+            and model.lab is not None
+            and model.bg_lab is not None
+        ):
+            rep = recover_white_parts(model.lab, model.bg_lab, dist, border, fg, cfg.white)
+            if (rep.fg != fg).any():
+                new = self._clean(rep.fg)
+                n_new, n_old = max(int(new.sum()), 1), max(int(fg.sum()), 1)
+                self._last_stats.update(
+                    recovered=float((new & ~fg).sum()) / n_new,
+                    shadow_removed=float((fg & ~new).sum()) / n_old,
+                )
+                fg = new
+            self._last_stats.update(
+                recovered_regions=float(rep.regions), holes_kept=float(rep.holes)
+            )
+        if not fg.any():
             self._last_stats["separation"] = 0.0
             return np.zeros((h0, w0), np.float32)
-
-        fg = seed
-        if cfg.grabcut_iters > 0:
-            bgd = np.zeros((1, 65), np.float64)
-            fgd = np.zeros((1, 65), np.float64)
-            cv2.setRNGSeed(0)  # GrabCut's k-means init uses OpenCV's global RNG
-            try:
-                cv2.grabCut(  # type: ignore[call-overload]
-                    cv2.cvtColor(small, cv2.COLOR_RGB2BGR),
-                    gc,
-                    None,
-                    bgd,
-                    fgd,
-                    cfg.grabcut_iters,
-                    cv2.GC_INIT_WITH_MASK,
-                )
-                fg = (gc == cv2.GC_FGD) | (gc == cv2.GC_PR_FGD)
-            except cv2.error:  # degenerate colour models (e.g. one flat colour)
-                fg = seed
-        fg = self._clean(fg)
+        self._last_stats["fg_fraction"] = float(fg.mean())
         self._last_stats["separation"] = float(np.median(dist[fg]) / thr) if fg.any() else 0.0
         self._last_stats["border_fg"] = float(fg[border].mean())
         if (w, h) != (w0, h0):
