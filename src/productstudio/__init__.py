@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-_API = (
+__all__ = [
     "AdjustResult",
     "CutoutResult",
+    "__version__",
     "adjust",
     "check",
     "compose",
@@ -29,7 +30,9 @@ _API = (
     "sample",
     "style",
     "upscale",
-)
+]
+#: the names loaded from :mod:`productstudio.api` on first use
+_API = frozenset(__all__) - {"__version__"}
 
 if TYPE_CHECKING:  # pragma: no cover
     from productstudio.api import (
@@ -60,21 +63,3 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted([*globals(), *_API])
-
-
-__all__ = [
-    "AdjustResult",
-    "CutoutResult",
-    "__version__",
-    "adjust",
-    "check",
-    "compose",
-    "cut_out",
-    "erase",
-    "erase_text",
-    "main_image",
-    "recolour",
-    "sample",
-    "style",
-    "upscale",
-]

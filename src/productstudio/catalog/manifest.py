@@ -73,6 +73,7 @@ class ManifestWriter:
     def __enter__(self) -> ManifestWriter:
         return self
 
+    # the context-manager protocol, written out here as in runners/base.py (nothing to share)
     def __exit__(
         self,
         exc_type: type[BaseException] | None,

@@ -105,6 +105,18 @@ class CatalogItem:
     url: str = ""
 
 
+def _existing_source(source: str | Path) -> Path:
+    """The catalogue source as a path, or an :class:`InputError` naming it when it is absent."""
+    src = Path(source).expanduser()
+    if not src.exists():
+        raise InputError(
+            f'Catalogue source "{src}" does not exist. Pass a folder of images, a .csv/.jsonl '
+            "file, or an image file.",
+            path=src,
+        )
+    return src
+
+
 def list_items(
     source: str | Path,
     *,
@@ -140,13 +152,7 @@ def list_items(
         ['shoes/red']
     """
     policy = _missing_policy(missing)
-    src = Path(source).expanduser()
-    if not src.exists():
-        raise InputError(
-            f'Catalogue source "{src}" does not exist. Pass a folder of images, a .csv/.jsonl '
-            "file, or an image file.",
-            path=src,
-        )
+    src = _existing_source(source)
     if src.is_dir():
         return read_folder(src, exclude=exclude)
     suffix = src.suffix.lower()
@@ -170,18 +176,13 @@ def read_folder(folder: str | Path, *, exclude: Iterable[str | Path] = ()) -> li
     root = Path(folder).expanduser()
     if not root.is_dir():
         raise InputError(f'"{root}" is not a folder.', path=root)
-    skip = {_real(Path(p).expanduser()) for p in exclude}
     found: list[tuple[str, Path]] = []
-    for path in _walk(root, skip):
-        rel = path.relative_to(root).as_posix()
-        found.append((rel, path))
+    for dirpath, names in _image_dirs(root, exclude):
+        for n in names:
+            path = Path(dirpath, n)
+            found.append((path.relative_to(root).as_posix(), path))
     if not found:
-        raise InputError(
-            f'No images found in "{root}" (looked recursively for '
-            f"{', '.join(sorted(IMAGE_EXTENSIONS))}; hidden files are skipped). "
-            "Check the folder, or list the files in a CSV with a 'path' column.",
-            path=root,
-        )
+        raise _no_images(root)
     found.sort(key=lambda pair: pair[0])
     items = [
         CatalogItem(path=path, key=_strip_suffix(rel), origin=str(root)) for rel, path in found
@@ -356,13 +357,7 @@ def iter_items(
         InputError: as :func:`list_items`.
     """
     policy = _missing_policy(missing)
-    src = Path(source).expanduser()
-    if not src.exists():
-        raise InputError(
-            f'Catalogue source "{src}" does not exist. Pass a folder of images, a .csv/.jsonl '
-            "file, or an image file.",
-            path=src,
-        )
+    src = _existing_source(source)
     if src.is_dir():
         yield from _iter_folder(src, exclude)
         return
@@ -376,27 +371,8 @@ def iter_items(
 
 
 def _iter_folder(root: Path, exclude: Iterable[str | Path]) -> Iterator[CatalogItem]:
-    skip = {_real(Path(p).expanduser()) for p in exclude}
     found = False
-
-    def on_error(exc: OSError) -> None:
-        raise InputError(
-            f'Cannot read folder "{exc.filename}": {exc.strerror}. Fix its permissions or '
-            "exclude it.",
-            path=exc.filename,
-        )
-
-    for dirpath, dirnames, filenames in os.walk(root, onerror=on_error, followlinks=False):
-        dirnames[:] = sorted(
-            d for d in dirnames if not d.startswith(".") and _real(Path(dirpath, d)) not in skip
-        )
-        names = sorted(
-            n
-            for n in filenames
-            if not n.startswith(".")
-            and Path(n).suffix.lower() in IMAGE_EXTENSIONS
-            and Path(dirpath, n).is_file()
-        )
+    for dirpath, names in _image_dirs(root, exclude):
         stems: dict[str, int] = {}
         for n in names:
             stems[Path(n).stem.lower()] = stems.get(Path(n).stem.lower(), 0) + 1
@@ -407,12 +383,7 @@ def _iter_folder(root: Path, exclude: Iterable[str | Path]) -> Iterator[CatalogI
             found = True
             yield CatalogItem(path=p, key=key, origin=str(root))
     if not found:
-        raise InputError(
-            f'No images found in "{root}" (looked recursively for '
-            f"{', '.join(sorted(IMAGE_EXTENSIONS))}; hidden files are skipped). "
-            "Check the folder, or list the files in a CSV with a 'path' column.",
-            path=root,
-        )
+        raise _no_images(root)
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -431,7 +402,11 @@ def _real(path: Path) -> str:
     return os.path.normcase(os.path.realpath(path))
 
 
-def _walk(root: Path, skip: set[str]) -> Iterator[Path]:
+def _image_dirs(root: Path, exclude: Iterable[str | Path]) -> Iterator[tuple[str, list[str]]]:
+    """Each folder below ``root`` with its image file names, both in name order; hidden
+    entries, the ``exclude`` folders and dangling symlinks are left out."""
+    skip = {_real(Path(p).expanduser()) for p in exclude}
+
     def on_error(exc: OSError) -> None:
         raise InputError(
             f'Cannot read folder "{exc.filename}": {exc.strerror}. Fix its permissions or '
@@ -440,15 +415,28 @@ def _walk(root: Path, skip: set[str]) -> Iterator[Path]:
         )
 
     for dirpath, dirnames, filenames in os.walk(root, onerror=on_error, followlinks=False):
-        dirnames[:] = [
+        dirnames[:] = sorted(
             d for d in dirnames if not d.startswith(".") and _real(Path(dirpath, d)) not in skip
-        ]
-        for name in filenames:
-            if name.startswith(".") or Path(name).suffix.lower() not in IMAGE_EXTENSIONS:
-                continue
-            p = Path(dirpath, name)
-            if p.is_file():  # a dangling symlink is not an input
-                yield p
+        )
+        yield (
+            dirpath,
+            sorted(
+                n
+                for n in filenames
+                if not n.startswith(".")
+                and Path(n).suffix.lower() in IMAGE_EXTENSIONS
+                and Path(dirpath, n).is_file()  # a dangling symlink is not an input
+            ),
+        )
+
+
+def _no_images(root: Path) -> InputError:
+    return InputError(
+        f'No images found in "{root}" (looked recursively for '
+        f"{', '.join(sorted(IMAGE_EXTENSIONS))}; hidden files are skipped). "
+        "Check the folder, or list the files in a CSV with a 'path' column.",
+        path=root,
+    )
 
 
 def _strip_suffix(rel: str) -> str:
@@ -498,25 +486,24 @@ def _open_text(path: Path) -> Any:
         fh.read(1)
         fh.seek(0)
     except UnicodeDecodeError as exc:
-        raise InputError(
-            f'"{path}" is not UTF-8 text (byte {exc.start}): save it as UTF-8 (in Excel: '
-            '"CSV UTF-8").',
-            path=path,
-        ) from None
+        raise _not_utf8(path, exc) from None
     except OSError as exc:
         raise InputError(f'Cannot read "{path}": {exc.strerror or exc}.', path=path) from None
     return fh
+
+
+def _not_utf8(path: Path, exc: UnicodeDecodeError) -> InputError:
+    return InputError(
+        f'"{path}" is not UTF-8 text (byte {exc.start}): save it as UTF-8 (in Excel: "CSV UTF-8").',
+        path=path,
+    )
 
 
 def _decoded(path: Path, lines: Iterator[str]) -> Iterator[str]:
     try:
         yield from lines
     except UnicodeDecodeError as exc:
-        raise InputError(
-            f'"{path}" is not UTF-8 text (byte {exc.start}): save it as UTF-8 (in Excel: '
-            '"CSV UTF-8").',
-            path=path,
-        ) from None
+        raise _not_utf8(path, exc) from None
 
 
 def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:

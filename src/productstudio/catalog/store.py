@@ -34,7 +34,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -237,6 +237,12 @@ class ClaimedItem:
     output_size: int | None
 
 
+def _claimed_item(row: Any) -> ClaimedItem:
+    """A claimed ``ps_items`` row: every field is the column of its name, ``attrs`` decoded."""
+    cols = {f.name: row[f.name] for f in fields(ClaimedItem) if f.name != "attrs"}
+    return ClaimedItem(**cols, attrs=json.loads(row["attrs"] or "{}"))
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """What to record for a claimed item.
@@ -297,7 +303,11 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def _apply_sqlite_settings(engine: Engine, memory: bool) -> None:
+def sqlite_connect_pragmas(engine: Engine, *, memory: bool) -> None:
+    """Set up every new SQLite connection of ``engine`` for several writers: BEGIN issued by
+    the caller, a 60 s busy wait, and (for a file, not ``memory``) WAL with normal sync.
+    Shared by the job store and the feedback store (personalize)."""
+
     @event.listens_for(engine, "connect")
     def _connect(dbapi_conn: Any, _rec: Any) -> None:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
@@ -307,6 +317,10 @@ def _apply_sqlite_settings(engine: Engine, memory: bool) -> None:
             cur.execute("PRAGMA journal_mode = WAL")
             cur.execute("PRAGMA synchronous = NORMAL")
         cur.close()
+
+
+def _apply_sqlite_settings(engine: Engine, memory: bool) -> None:
+    sqlite_connect_pragmas(engine, memory=memory)
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
@@ -741,27 +755,7 @@ class JobStore:
                     for r in rows
                 ],
             )
-        out = [
-            ClaimedItem(
-                id=r["id"],
-                key=r["key"],
-                preset=r["preset"],
-                source=r["source"],
-                output=r["output"],
-                job=r["job"],
-                origin=r["origin"],
-                attrs=json.loads(r["attrs"] or "{}"),
-                claims=r["claims"],
-                attempts=r["attempts"],
-                done_job=r["done_job"],
-                input_hash=r["input_hash"],
-                input_size=r["input_size"],
-                input_mtime_ns=r["input_mtime_ns"],
-                output_hash=r["output_hash"],
-                output_size=r["output_size"],
-            )
-            for r in rows
-        ]
+        out = [_claimed_item(r) for r in rows]
         out.sort(key=lambda it: it.id)
         return out
 

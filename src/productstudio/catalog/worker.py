@@ -346,6 +346,25 @@ class MainImageWorker:
         size: int | None = None
         mtime: int | None = None
         name = task.url or str(task.source)
+
+        def result_of(output: Path | None, status: Status, message: str, **kw: Any) -> ItemResult:
+            """A result with what every outcome of this item records (input, time so far)."""
+            return ItemResult(
+                task.key,
+                task.source,
+                output,
+                status,
+                message,
+                time.perf_counter() - t0,
+                item_id=task.item_id,
+                preset=task.preset,
+                input_hash=digest,
+                input_size=size,
+                input_mtime_ns=mtime,
+                worker=worker_id(),
+                **kw,
+            )
+
         try:
             if task.url:
                 from productstudio.catalog.fetching import fetch_input
@@ -357,20 +376,7 @@ class MainImageWorker:
             digest = hashlib.sha256(data).hexdigest()
             timings["read"] = time.perf_counter() - t0
             if task.done_input_hash == digest and _output_intact(task):
-                return ItemResult(
-                    task.key,
-                    task.source,
-                    task.output,
-                    Status.SKIPPED,
-                    "unchanged since the last run",
-                    time.perf_counter() - t0,
-                    item_id=task.item_id,
-                    preset=task.preset,
-                    input_hash=digest,
-                    input_size=size,
-                    input_mtime_ns=mtime,
-                    worker=worker_id(),
-                )
+                return result_of(task.output, Status.SKIPPED, "unchanged since the last run")
             fault_point("decode")
             t = time.perf_counter()
             loaded = load_image(data, max_pixels=self.spec.max_pixels, name=name)
@@ -399,42 +405,24 @@ class MainImageWorker:
                     log.warning("%s: not checked: %s", task.output, exc)
                 timings["check"] = time.perf_counter() - t
         except ProductStudioError as exc:
-            return ItemResult(
-                task.key,
-                task.source,
+            return result_of(
                 None,
                 Status.FAILED,
                 str(exc),
-                time.perf_counter() - t0,
-                item_id=task.item_id,
-                preset=task.preset,
                 timings=tuple(timings.items()),
-                input_hash=digest,
-                input_size=size,
-                input_mtime_ns=mtime,
                 retryable=isinstance(exc, TransientError),
-                worker=worker_id(),
             )
         notes = [*loaded.notes, *result.notes]
-        return ItemResult(
-            task.key,
-            task.source,
+        return result_of(
             task.output,
             Status.DONE,
             "; ".join(notes),
-            time.perf_counter() - t0,
-            result.context.confidence,
-            self.segmenter.name,
-            item_id=task.item_id,
-            preset=task.preset,
+            confidence=result.context.confidence,
+            backend=self.segmenter.name,
             timings=tuple(timings.items()),
-            input_hash=digest,
-            input_size=size,
-            input_mtime_ns=mtime,
             output_hash=hashlib.sha256(encoded).hexdigest(),
             output_size=len(encoded),
             unsure=any("unsure" in n for n in notes),
-            worker=worker_id(),
             verdict=verdict[0],
             failed_rules=verdict[1],
         )

@@ -114,6 +114,7 @@ class ImpressionLog:
 
 
 def _tables() -> Any:
+    # imported here, not at the top as catalog/store.py does: the feedback store loads lazily
     from sqlalchemy import (
         Column,
         Float,
@@ -126,6 +127,7 @@ def _tables() -> Any:
     )
 
     md = MetaData()
+    # one Table per kind of record: the column lists look alike but each is its own schema
     t = {
         "config": Table(
             "ps_fb_config",
@@ -193,20 +195,14 @@ def _stable_seed(*parts: object) -> int:
 def _make_engine(url: str) -> Engine:
     from sqlalchemy import create_engine, event
 
+    from productstudio.catalog.store import sqlite_connect_pragmas
+
     if url.startswith("sqlite"):
         engine = create_engine(
             url, future=True, connect_args={"check_same_thread": False, "timeout": 60}
         )
-
-        @event.listens_for(engine, "connect")
-        def _on_connect(dbapi_conn: Any, _rec: Any) -> None:
-            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA busy_timeout = 60000")
-            if ":memory:" not in url and url not in ("sqlite://", "sqlite:///"):
-                cur.execute("PRAGMA journal_mode = WAL")
-                cur.execute("PRAGMA synchronous = NORMAL")
-            cur.close()
+        memory = ":memory:" in url or url in ("sqlite://", "sqlite:///")
+        sqlite_connect_pragmas(engine, memory=memory)
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn: Any) -> None:

@@ -184,6 +184,15 @@ class AppContext:
             data, field=field_name, max_bytes=s.max_upload_bytes, max_pixels=s.max_pixels
         )
 
+    async def admit_image(self, request: Request, data: bytes, field_name: str) -> None:
+        """Authenticate the caller, then check an upload (in that order: a 401 before a 400)."""
+        await self.authenticate(request)
+        self.check_image(data, field_name)
+
+    def segmenter(self, choice: Any) -> str:
+        """The segmenter a request picked, or the server's default when it picked none."""
+        return str(choice.value) if choice is not None else self.settings.segmenter
+
     async def fetch_image(self, url: str, field_name: str) -> bytes:
         """Download an image URL (only when the server allows URLs), SSRF-safe."""
         if not self.settings.allow_image_url:
@@ -229,6 +238,11 @@ class AppContext:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await work
         raise ClientGone()
+
+    async def render(self, request: Request, task: str, **kwargs: Any) -> Response:
+        """Run an image task under the server's pixel limit and answer with its result."""
+        rendered = await self.run(request, task, max_pixels=self.settings.max_pixels, **kwargs)
+        return respond(rendered)
 
 
 def _pipelines() -> dict[str, str]:

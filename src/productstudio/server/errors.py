@@ -52,6 +52,20 @@ class NoForegroundError(InputError):
     """The segmenter found nothing to cut out (remove.bg's ``unknown_foreground``)."""
 
 
+# The caller's faults in the order they are tested (a subclass before its base class).
+_CALLER_FAULTS: tuple[tuple[type[Exception], int, str], ...] = (
+    (ImageTooLargeError, 413, "file_too_large"),
+    (UnsupportedImageError, 415, "unsupported_format"),
+    (CorruptImageError, 400, "corrupt_image"),
+    (InputError, 400, "invalid_input"),
+    (RecipeError, 400, "invalid_recipe"),
+    (UnknownBackendError, 400, "unknown_model"),
+    (InvalidParamsError, 400, "invalid_parameters"),
+    (WeightsNotFoundError, 503, "model_unavailable"),
+    (MissingDependencyError, 503, "model_unavailable"),
+)
+
+
 def error_info(exc: BaseException) -> ErrorInfo:
     """The HTTP status, code and message for an exception (5xx only for our own faults)."""
     if isinstance(exc, ApiError):
@@ -66,22 +80,9 @@ def error_info(exc: BaseException) -> ErrorInfo:
             else ("file_too_large" if exc.reason is FetchReason.TOO_LARGE else "url_failed")
         )
         return ErrorInfo(413 if exc.reason is FetchReason.TOO_LARGE else 400, code, msg)
-    if isinstance(exc, ImageTooLargeError):
-        return ErrorInfo(413, "file_too_large", msg)
-    if isinstance(exc, UnsupportedImageError):
-        return ErrorInfo(415, "unsupported_format", msg)
-    if isinstance(exc, CorruptImageError):
-        return ErrorInfo(400, "corrupt_image", msg)
-    if isinstance(exc, InputError):
-        return ErrorInfo(400, "invalid_input", msg)
-    if isinstance(exc, RecipeError):
-        return ErrorInfo(400, "invalid_recipe", msg)
-    if isinstance(exc, UnknownBackendError):
-        return ErrorInfo(400, "unknown_model", msg)
-    if isinstance(exc, InvalidParamsError):
-        return ErrorInfo(400, "invalid_parameters", msg)
-    if isinstance(exc, WeightsNotFoundError | MissingDependencyError):
-        return ErrorInfo(503, "model_unavailable", msg)
+    for kind, status, code in _CALLER_FAULTS:
+        if isinstance(exc, kind):
+            return ErrorInfo(status, code, msg)
     if isinstance(exc, BackendError):
         return ErrorInfo(500, "model_failed", msg)
     log.error("unexpected error: %r", exc, exc_info=exc)

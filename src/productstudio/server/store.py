@@ -332,15 +332,9 @@ class ServerStore:
 
 
 def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    from productstudio.catalog.store import pid_alive
+
+    return pid == os.getpid() or pid_alive(pid)
 
 
 __all__ = [

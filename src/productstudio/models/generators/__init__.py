@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+# re-exported: the same names as configs.__all__ by design (they import without torch)
 from productstudio.models.generators.configs import (
     CONFIGS,
     AERegulariser,

@@ -185,6 +185,7 @@ class ConditionalGenerator(nn.Module):
         """Extra facts for ``train_summary.json`` (e.g. the steps of a training phase)."""
         return {}
 
+    # every family repeats this signature on purpose: it is the trainer's interface
     def train_step(
         self,
         x: torch.Tensor,

@@ -248,6 +248,21 @@ class AutoencoderConfig:
         return self.size // self.factor
 
 
+_AE = AutoencoderConfig()
+#: the AutoencoderConfig fields that LatentDiffusionConfig holds as ``ae_<name>``
+_AE_FIELDS = (
+    "channels",
+    "regulariser",
+    "kl_weight",
+    "codebook_size",
+    "commitment",
+    "ssim_weight",
+    "adv_weight",
+    "disc_channels",
+    "lr",
+)
+
+
 @dataclass(frozen=True)
 class LatentDiffusionConfig(DiffusionConfig):
     """Conditional diffusion in the latent space of an autoencoder of our own.
@@ -256,16 +271,17 @@ class LatentDiffusionConfig(DiffusionConfig):
     steps/minutes/CPU-minutes), the diffusion model after it on frozen latents. The UNet settings
     are those of :class:`DiffusionConfig`, applied at the latent size."""
 
-    ae_channels: tuple[int, ...] = (16, 32, 64)
-    latent_channels: int = 4
-    ae_regulariser: AERegulariser = AERegulariser.KL
-    ae_kl_weight: float = 1e-6
-    ae_codebook_size: int = 256
-    ae_commitment: float = 0.25
-    ae_ssim_weight: float = 0.5
-    ae_adv_weight: float = 0.1
-    ae_disc_channels: int = 32
-    ae_lr: float = 1e-3
+    # the autoencoder's settings, flat for config.json; the defaults are AutoencoderConfig's
+    ae_channels: tuple[int, ...] = _AE.channels
+    latent_channels: int = _AE.latent_channels
+    ae_regulariser: AERegulariser = _AE.regulariser
+    ae_kl_weight: float = _AE.kl_weight
+    ae_codebook_size: int = _AE.codebook_size
+    ae_commitment: float = _AE.commitment
+    ae_ssim_weight: float = _AE.ssim_weight
+    ae_adv_weight: float = _AE.adv_weight
+    ae_disc_channels: int = _AE.disc_channels
+    ae_lr: float = _AE.lr
     #: share of the training budget spent on the autoencoder
     ae_fraction: float = 0.25
     #: the patch discriminator joins after this share of the autoencoder phase
@@ -281,19 +297,8 @@ class LatentDiffusionConfig(DiffusionConfig):
             )
 
     def autoencoder_config(self) -> AutoencoderConfig:
-        return AutoencoderConfig(
-            size=self.size,
-            channels=self.ae_channels,
-            latent_channels=self.latent_channels,
-            regulariser=self.ae_regulariser,
-            kl_weight=self.ae_kl_weight,
-            codebook_size=self.ae_codebook_size,
-            commitment=self.ae_commitment,
-            ssim_weight=self.ae_ssim_weight,
-            adv_weight=self.ae_adv_weight,
-            disc_channels=self.ae_disc_channels,
-            lr=self.ae_lr,
-        )
+        ae = {f: getattr(self, f"ae_{f}") for f in _AE_FIELDS}
+        return AutoencoderConfig(size=self.size, latent_channels=self.latent_channels, **ae)
 
     @property
     def latent_size(self) -> int:

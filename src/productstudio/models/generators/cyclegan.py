@@ -124,6 +124,7 @@ def _lsgan(pred: torch.Tensor, real: bool) -> torch.Tensor:
 class CycleGAN(ConditionalGenerator):
     """Unpaired (CycleGAN) or paired (pix2pix-style) translation; condition = the source photo."""
 
+    # family, config class and typed constructor as in every family (the registry's contract)
     family = "cyclegan"
     config_cls = CycleGANConfig
 

@@ -101,16 +101,6 @@ class ConditionalDiffusion(ConditionalGenerator):
             return w / snr
         return w
 
-    def train_step(
-        self,
-        x: torch.Tensor,
-        cond: CondBatch,
-        step: int,
-        optimizers: dict[str, torch.optim.Optimizer],
-        generator: torch.Generator,
-    ) -> dict[str, float]:
-        return self.denoiser_step(x, cond, step, optimizers, generator)
-
     def denoiser_step(
         self,
         x: torch.Tensor,
@@ -148,6 +138,9 @@ class ConditionalDiffusion(ConditionalGenerator):
             step,
         )
         return {"loss": float(loss.detach())}
+
+    # pixel diffusion trains the denoiser on the images themselves (the latent model overrides)
+    train_step = denoiser_step
 
     def generate(self, cond: CondBatch, generator: torch.Generator) -> torch.Tensor:
         return self.denoise(cond, generator).clamp(-1, 1)

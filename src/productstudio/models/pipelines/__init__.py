@@ -27,6 +27,8 @@ from productstudio.models.pipelines.layout import (
     inspect_folder,
     inspect_path,
 )
+
+# the package's public names; backend.py imports many of the same (deliberate, not a copy)
 from productstudio.models.pipelines.options import (
     DEFAULT_NEGATIVE,
     Device,

@@ -77,15 +77,12 @@ def _boxes(text: str | None) -> list[tuple[int, int, int, int]]:
 
 
 def router(ctx: AppContext) -> APIRouter:
+    # the endpoints' parameter lists look alike on purpose: FastAPI builds each form from them
     r = APIRouter(prefix="/v1", tags=["edit"])
     Segmenter = choice_enum("Segmenter", ["auto", *ctx.segmenters])
     Preset = choice_enum("Preset", ctx.presets)
     Inpainter = choice_enum("Inpainter", ["auto", *ctx.inpainters])
     Upscaler = choice_enum("Upscaler", ctx.upscalers or ["lanczos"])
-    lim = ctx.settings.max_pixels
-
-    def seg(m: Any) -> str:
-        return str(m.value) if m is not None else ctx.settings.segmenter
 
     async def opt_image(data: bytes | None, name: str) -> bytes | None:
         if data:
@@ -102,19 +99,16 @@ def router(ctx: AppContext) -> APIRouter:
         format: Annotated[CutoutOut, Form()] = CutoutOut.PNG,
         mask_only: Annotated[bool, Form(description="The alpha matte as grey.")] = False,
     ) -> Response:
-        await ctx.authenticate(request)
-        ctx.check_image(image, "image")
-        res = await ctx.run(
+        await ctx.admit_image(request, image, "image")
+        return await ctx.render(
             request,
             "cutout",
             image=image,
-            segmenter=seg(model),
-            max_pixels=lim,
+            segmenter=ctx.segmenter(model),
             refine=refine.value,
             fmt=format.value,
             mask_only=mask_only,
         )
-        return respond(res)
 
     @r.post("/main-image", summary="Marketplace main image by preset", responses=_IMG)
     async def main_image(
@@ -123,17 +117,14 @@ def router(ctx: AppContext) -> APIRouter:
         preset: Annotated[Preset, Form()],  # type: ignore[valid-type]
         model: Annotated[Segmenter | None, Form()] = None,  # type: ignore[valid-type]
     ) -> Response:
-        await ctx.authenticate(request)
-        ctx.check_image(image, "image")
-        res = await ctx.run(
+        await ctx.admit_image(request, image, "image")
+        return await ctx.render(
             request,
             "main_image",
             image=image,
             preset=value(preset),
-            segmenter=seg(model),
-            max_pixels=lim,
+            segmenter=ctx.segmenter(model),
         )
-        return respond(res)
 
     @r.post(
         "/check",
@@ -149,20 +140,17 @@ def router(ctx: AppContext) -> APIRouter:
             bool, Form(description="Also run the text/watermark rule (slow: OCR).")
         ] = False,
     ) -> Response:
-        await ctx.authenticate(request)
-        ctx.check_image(image, "image")
+        await ctx.admit_image(request, image, "image")
         if text and not ctx.text:
             raise ApiError(400, "model_unavailable", "'text': no text detector on this server.")
-        res = await ctx.run(
+        return await ctx.render(
             request,
             "check",
             image=image,
             preset=value(preset),
-            segmenter=seg(model),
-            max_pixels=lim,
+            segmenter=ctx.segmenter(model),
             text=text,
         )
-        return respond(res)
 
     @r.post("/recolour", summary="Recolour the product (one or many colours)", responses=_IMG)
     async def recolour(
@@ -176,20 +164,17 @@ def router(ctx: AppContext) -> APIRouter:
         model: Annotated[Segmenter | None, Form()] = None,  # type: ignore[valid-type]
         format: Annotated[ImageOut, Form()] = ImageOut.PNG,
     ) -> Response:
-        await ctx.authenticate(request)
-        ctx.check_image(image, "image")
-        res = await ctx.run(
+        await ctx.admit_image(request, image, "image")
+        return await ctx.render(
             request,
             "recolour",
             image=image,
             colors=_colors(colors),
             strength=strength,
-            segmenter=seg(model),
-            max_pixels=lim,
+            segmenter=ctx.segmenter(model),
             fmt=format.value,
             mask=await opt_image(mask, "mask"),
         )
-        return respond(res)
 
     @r.post("/adjust", summary="Auto or manual tone/colour adjustment", responses=_IMG)
     async def adjust(
@@ -207,8 +192,7 @@ def router(ctx: AppContext) -> APIRouter:
     ) -> Response:
         from productstudio.ops.adjust import AdjustParams
 
-        await ctx.authenticate(request)
-        ctx.check_image(image, "image")
+        await ctx.admit_image(request, image, "image")
         params = AdjustParams(
             white_balance=white_balance,
             exposure_ev=exposure,
@@ -217,17 +201,15 @@ def router(ctx: AppContext) -> APIRouter:
             sharpen=sharpen,
             denoise=denoise,
         )
-        res = await ctx.run(
+        return await ctx.render(
             request,
             "adjust",
             image=image,
             params=params,
             spots=spots,
-            max_pixels=lim,
             fmt=format.value,
             mask=await opt_image(mask, "mask"),
         )
-        return respond(res)
 
     @r.post("/erase", summary="Remove what a mask or boxes mark", responses=_IMG)
     async def erase(
@@ -239,23 +221,20 @@ def router(ctx: AppContext) -> APIRouter:
         dilate: Annotated[int, Form(ge=0, le=256)] = 0,
         format: Annotated[ImageOut, Form()] = ImageOut.PNG,
     ) -> Response:
-        await ctx.authenticate(request)
-        ctx.check_image(image, "image")
+        await ctx.admit_image(request, image, "image")
         bx = _boxes(boxes)
         if not mask and not bx:
             raise ApiError(400, "invalid_parameters", "Give a 'mask' file or 'boxes'.")
-        res = await ctx.run(
+        return await ctx.render(
             request,
             "erase",
             image=image,
             inpainter=value(model),
             dilate=dilate,
-            max_pixels=lim,
             mask=await opt_image(mask, "mask"),
             boxes=bx,
             fmt=format.value,
         )
-        return respond(res)
 
     async def erase_text(
         request: Request,
@@ -267,18 +246,15 @@ def router(ctx: AppContext) -> APIRouter:
     ) -> Response:
         from productstudio.models.text import EraseTextParams
 
-        await ctx.authenticate(request)
-        ctx.check_image(image, "image")
-        res = await ctx.run(
+        await ctx.admit_image(request, image, "image")
+        return await ctx.render(
             request,
             "erase_text",
             image=image,
             params=EraseTextParams(select=select, dilate=dilate),
             inpainter=value(model),
-            max_pixels=lim,
             fmt=format.value,
         )
-        return respond(res)
 
     if ctx.text:  # only with the optional OCR detector (requirements-ocr.txt)
         r.post("/erase-text", summary="Remove overlaid text and watermarks", responses=_IMG)(
@@ -293,18 +269,15 @@ def router(ctx: AppContext) -> APIRouter:
         model: Annotated[Upscaler, Form()] = "lanczos",  # type: ignore[valid-type]
         format: Annotated[ImageOut, Form()] = ImageOut.PNG,
     ) -> Response:
-        await ctx.authenticate(request)
-        ctx.check_image(image, "image")
-        res = await ctx.run(
+        await ctx.admit_image(request, image, "image")
+        return await ctx.render(
             request,
             "upscale",
             image=image,
             scale=scale,
             upscaler=value(model),
-            max_pixels=lim,
             fmt=format.value,
         )
-        return respond(res)
 
     @r.post("/style", summary="A look from a reference photo, or a neural style", responses=_IMG)
     async def style(
@@ -318,8 +291,7 @@ def router(ctx: AppContext) -> APIRouter:
         model: Annotated[Segmenter | None, Form()] = None,  # type: ignore[valid-type]
         format: Annotated[ImageOut, Form()] = ImageOut.PNG,
     ) -> Response:
-        await ctx.authenticate(request)
-        ctx.check_image(image, "image")
+        await ctx.admit_image(request, image, "image")
         ref = await opt_image(reference, "reference")
         if (ref is None) == (style is None):
             raise ApiError(400, "invalid_parameters", "Give exactly one of 'reference' or 'style'.")
@@ -332,12 +304,11 @@ def router(ctx: AppContext) -> APIRouter:
             raise ApiError(
                 400, "model_unavailable", f"The '{need}' style model is not on this server."
             )
-        res = await ctx.run(
+        return await ctx.render(
             request,
             "style",
             image=image,
-            segmenter=seg(model),
-            max_pixels=lim,
+            segmenter=ctx.segmenter(model),
             reference=ref,
             style_index=style,
             method=method.value,
@@ -345,7 +316,6 @@ def router(ctx: AppContext) -> APIRouter:
             strength=strength,
             fmt=format.value,
         )
-        return respond(res)
 
     @r.post("/compose", summary="A cut-out on a background, with a shadow", responses=_IMG)
     async def compose(
@@ -362,8 +332,7 @@ def router(ctx: AppContext) -> APIRouter:
         from productstudio.errors import InvalidParamsError
         from productstudio.imaging.color import parse_color
 
-        await ctx.authenticate(request)
-        ctx.check_image(product, "product")
+        await ctx.admit_image(request, product, "product")
         if background != "transparent":
             try:
                 col = parse_color(background)
@@ -373,18 +342,16 @@ def router(ctx: AppContext) -> APIRouter:
                 raise ApiError(
                     400, "invalid_parameters", "'background' must be opaque or 'transparent'."
                 )
-        res = await ctx.run(
+        return await ctx.render(
             request,
             "compose",
             product=product,
-            max_pixels=lim,
             background=background,
             shadow=shadow.value if shadow is not None else None,
             shadow_opacity=shadow_opacity,
             fmt=format.value,
             background_image=await opt_image(background_image, "background_image"),
         )
-        return respond(res)
 
     if ctx.generators:
         Generator = choice_enum("Generator", sorted(ctx.generators))
@@ -401,7 +368,7 @@ def router(ctx: AppContext) -> APIRouter:
             seed: Annotated[int, Form(ge=0, le=2**31 - 1)] = 0,
         ) -> Response:
             await ctx.authenticate(request)
-            res = await ctx.run(
+            res = await ctx.run(  # no upload, so no pixel limit: not ctx.render
                 request,
                 "sample",
                 generator_dir=str(ctx.generators[value(generator)]),

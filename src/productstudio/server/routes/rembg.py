@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Query, Request
 from fastapi.responses import Response
 
-from productstudio.server.context import AppContext, choice_enum, respond
+from productstudio.server.context import AppContext, choice_enum
 from productstudio.server.errors import ApiError
 
 _PNG: dict[int | str, dict[str, Any]] = {
@@ -37,8 +37,23 @@ def router(ctx: AppContext) -> APIRouter:
     r = APIRouter(tags=["rembg compatible"])
     Model = choice_enum("RembgModel", ctx.segmenters)
 
-    def _model(m: Any) -> str:
-        return str(m.value) if m is not None else ctx.settings.segmenter
+    async def remove(
+        request: Request,
+        image: bytes,
+        model: Any,
+        om: bool,
+        a: bool,
+        bgc: tuple[int, int, int, int] | None,
+    ) -> Response:
+        return await ctx.render(
+            request,
+            "rembg_remove",
+            image=image,
+            segmenter=ctx.segmenter(model),
+            only_mask=om,
+            alpha_matting=a,
+            bgcolor=bgc,
+        )
 
     @r.get("/api/remove", summary="Remove from URL (rembg API)", responses=_PNG)
     async def get_remove(
@@ -60,17 +75,7 @@ def router(ctx: AppContext) -> APIRouter:
         color = _bgc(bgc)
         image = await ctx.fetch_image(url, "url")
         ctx.check_image(image, "url")
-        res = await ctx.run(
-            request,
-            "rembg_remove",
-            image=image,
-            segmenter=_model(model),
-            max_pixels=ctx.settings.max_pixels,
-            only_mask=om,
-            alpha_matting=a,
-            bgcolor=color,
-        )
-        return respond(res)
+        return await remove(request, image, model, om, a, color)
 
     @r.post("/api/remove", summary="Remove from an upload (rembg API)", responses=_PNG)
     async def post_remove(
@@ -91,16 +96,6 @@ def router(ctx: AppContext) -> APIRouter:
         await ctx.authenticate(request)
         color = _bgc(bgc)
         ctx.check_image(file, "file")
-        res = await ctx.run(
-            request,
-            "rembg_remove",
-            image=file,
-            segmenter=_model(model),
-            max_pixels=ctx.settings.max_pixels,
-            only_mask=om,
-            alpha_matting=a,
-            bgcolor=color,
-        )
-        return respond(res)
+        return await remove(request, file, model, om, a, color)
 
     return r
