@@ -39,6 +39,7 @@ from productstudio.imaging.io import LoadedImage
 from productstudio.imaging.types import alpha_product_mask, to_uint8
 from productstudio.ops.plain_background import (
     border_is,
+    deviation_from,
     difference_mask,
     edge_band_radius,
     visible_box,
@@ -180,11 +181,6 @@ class Measure:
                 self.mask_source = getattr(seg, "name", "segmenter")
         return self._mask
 
-    def deviation(self, color: tuple[int, int, int]) -> np.ndarray:
-        """Per-pixel largest channel difference from ``color`` (int16 (H, W))."""
-        col = np.asarray(color, np.int16)
-        return np.asarray(np.abs(self.rgb.astype(np.int16) - col).max(axis=2))
-
     def _plain_border(self) -> bool:
         """Most of the picture's outer 2 px are the required background colour."""
         assert self.bg_color is not None
@@ -203,8 +199,7 @@ class Measure:
         bg = near == 0
         if bg.sum() < 0.01 * fg.size:
             return None
-        px = self.rgb[bg].astype(np.int16)
-        dev = np.abs(px - np.asarray(color, np.int16)).max(axis=1)
+        dev = deviation_from(self.rgb, color)[bg]
         return Purity(float((dev == 0).mean()), int(dev.max()), int((dev > tolerance).sum()))
 
     def fill(self, bg_color: tuple[int, int, int] | None = None) -> float | None:
