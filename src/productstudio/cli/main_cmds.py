@@ -23,6 +23,7 @@ from productstudio.cli.app import (
 )
 from productstudio.errors import InvalidParamsError
 from productstudio.imaging import ImageFormat, encode_image, encode_mask, load_image, write_atomic
+from productstudio.imaging.types import as_mask
 from productstudio.models.discovery import (
     Pick,
     Resolved,
@@ -37,13 +38,19 @@ from productstudio.models.segmenters import (
     Segmenter,
     resolve_segmenter,
 )
+from productstudio.models.segmenters.confidence import judge_cutout
 from productstudio.ops.canvas import Align
-from productstudio.ops.cutout import CutoutParams, Refine, cutout
+from productstudio.ops.cutout import CutoutParams, Refine, cutout_report
+from productstudio.ops.opacity import Opacity
 
 if TYPE_CHECKING:
     from productstudio.catalog.job import RunSummary
     from productstudio.catalog.worker import ItemResult
 
+OPACITY_HELP = (
+    "solid: the product is opaque (alpha 0/1 except a thin edge; a holding hand is removed "
+    "or kept whole). soft: keep the segmenter's soft alpha (glass, mesh, hair)."
+)
 MODEL_HELP = (
     "Segmenter: a name (see `productstudio models list`), 'auto' (best model found in "
     "PRODUCTSTUDIO_MODELS, rembg's ~/.u2net or the cache; on a first run with none it "
@@ -127,6 +134,7 @@ def run(
     ),
     quality: int = typer.Option(92, min=1, max=100, help="JPEG/WebP/AVIF quality."),
     refine: Refine = typer.Option(Refine.NONE, help="Edge refinement of the cut-out."),
+    opacity: Opacity = typer.Option(Opacity.SOLID, help=OPACITY_HELP),
     workers: int = typer.Option(0, min=0, help="Worker processes or Ray actors (0 = auto)."),
     executor: str = typer.Option("local", "--executor", "-x", help=EXECUTOR_HELP),
     ray_address: str | None = typer.Option(
@@ -194,7 +202,7 @@ def run(
             canvas=dataclasses.replace(
                 MAIN_CANVAS, width=width or size, height=height or size, fill=fill, align=align
             ),
-            cutout=CutoutParams(refine=refine),
+            cutout=CutoutParams(refine=refine, opacity=opacity),
             background=bg,
             fmt=_format_option(fmt),
             quality=quality,
@@ -272,6 +280,7 @@ def cutout_cmd(
     ),
     model: str = typer.Option("auto", "--model", "-m", help=MODEL_HELP),
     refine: Refine = typer.Option(Refine.NONE, help="Edge refinement."),
+    opacity: Opacity = typer.Option(Opacity.SOLID, help=OPACITY_HELP),
     mask_only: bool = typer.Option(
         False, "--mask", help="Write the alpha matte as a single-channel (L) grey image instead."
     ),
@@ -289,13 +298,16 @@ def cutout_cmd(
     else:
         loaded = load_image(Path(image), max_pixels=max_pixels)
     seg = pick_segmenter(model, offline=offline).load().segment(loaded.pixels)
-    if seg.unsure:
+    rgba, report = cutout_report(
+        loaded.pixels, seg.mask, CutoutParams(refine=refine, opacity=opacity)
+    )
+    judged = judge_cutout(seg, as_mask(rgba[..., 3]), report)
+    if judged.unsure:
         err.print(
             f"[yellow]warning:[/] unsure cut-out of {loaded.source} ({seg.backend}, confidence "
-            f"{seg.confidence:.2f}): {'; '.join(seg.notes)}",
+            f"{judged.confidence:.2f}): {'; '.join(judged.reasons)}",
             highlight=False,
         )
-    rgba = cutout(loaded.pixels, seg.mask, CutoutParams(refine=refine))
     data = encode_mask(rgba[..., 3], fmt) if mask_only else encode_image(rgba, fmt)
     if output == "-":
         sys.stdout.buffer.write(data)

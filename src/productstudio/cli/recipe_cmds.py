@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from productstudio.cli.app import app, err, handle_errors, out
+from productstudio.imaging.io import write_atomic
 from productstudio.recipes import (
     ComplianceReport,
     StepContext,
@@ -20,6 +21,7 @@ from productstudio.recipes import (
     step_names,
 )
 from productstudio.recipes.compliance import Status
+from productstudio.recipes.compliance.fix import fix_image
 
 _STYLE = {Status.PASS: "green", Status.WARN: "yellow", Status.FAIL: "bold red", Status.SKIP: "dim"}
 
@@ -77,18 +79,31 @@ def check_cmd(
             assert output is not None
             ctx = StepContext(segmenter_choice=model)
             ctx.set_segmenter(segmenter.load())  # resolved once, with its notice, for all fixes
-            res = recipe.apply(path, ctx)
-            dest = output / (path.stem + res.suffix)
-            res.save(dest)
-            fixed = check_file(dest, recipe.rules, segmenter=segmenter, preset=recipe.name)
-            entry["fixed"] = {"path": str(dest), "notes": res.notes, **fixed.to_dict()}
+            fixed = fix_image(path, recipe, rep, ctx=ctx, segmenter=segmenter)
+            dest = output / (path.stem + fixed.suffix)
+            entry["fixed"] = {
+                "path": str(dest) if fixed.data is not None else None,
+                "method": fixed.method,
+                "refused_because_worse": list(fixed.worse),
+                "notes": list(fixed.notes),
+                **fixed.after.to_dict(),
+            }
+            if fixed.data is not None:
+                write_atomic(fixed.data, dest)
             if not as_json:
                 out.print(_table(rep))
-                out.print(f"fixed → {dest}", highlight=False)
-                for note in res.notes:
-                    err.print(f"[yellow]![/] {path}: {note}", highlight=False)
-                out.print(_table(fixed))
-            any_fail = any_fail or fixed.failed
+                if fixed.data is None:
+                    err.print(
+                        f"[yellow]![/] {path}: not fixed — the fix would make "
+                        f"{', '.join(fixed.worse)} worse; the original is unchanged",
+                        highlight=False,
+                    )
+                else:
+                    out.print(f"fixed → {dest} ({fixed.method})", highlight=False)
+                    for note in fixed.notes:
+                        err.print(f"[yellow]![/] {path}: {note}", highlight=False)
+                    out.print(_table(fixed.after))
+            any_fail = any_fail or (rep.failed if fixed.data is None else fixed.after.failed)
         else:
             any_fail = any_fail or rep.failed
             if not as_json:

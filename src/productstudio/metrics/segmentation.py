@@ -18,6 +18,9 @@ metric                  definition                                             u
 ``mae``                 ``mean |α_p − α_g|``                                   [0, 1]
 ``mse``                 ``mean (α_p − α_g)²``                                  [0, 1]
 ``gradient_error``      ``Σ (|∇G_σ α_p| − |∇G_σ α_g|)² / 1000``, σ = 1.4        thousands
+``soft_interior_share`` share of the product area (α ≥ 0.1) with 0.1 < α < 0.9  [0, 1]
+                        farther than a thin band from the outline: the
+                        "see-through" score of an opaque product (no GT)
 ======================  =====================================================  ============
 
 SAD and gradient error are summed over the **whole image** (there is no trimap), and divided by
@@ -37,6 +40,7 @@ from numpy.typing import NDArray
 
 from productstudio.errors import InvalidParamsError
 from productstudio.imaging.types import as_mask
+from productstudio.ops.opacity import soft_interior_share  # one definition, re-exported
 
 __all__ = [
     "BoundaryScores",
@@ -49,6 +53,7 @@ __all__ = [
     "mae",
     "mse",
     "sad",
+    "soft_interior_share",
     "summarise",
 ]
 

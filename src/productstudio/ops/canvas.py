@@ -9,7 +9,14 @@ import cv2
 import numpy as np
 
 from productstudio.errors import InvalidParamsError
+from productstudio.imaging.color import parse_color
 from productstudio.imaging.types import RGBAImage, check_image, to_uint8
+from productstudio.ops.composite import composite
+from productstudio.ops.plain_background import visible_box
+
+# With ``visible_on``, aim this far above ``fill``: resampling and JPEG move the visible edge
+# by about a pixel, and the result must not measure below the target.
+VISIBLE_FILL_MARGIN = 0.003
 
 
 class Align(StrEnum):
@@ -58,6 +65,12 @@ class CanvasParams:
             the canvas height (a shared line across a catalogue).
         min_size: policy when the product must be enlarged by more than ``upscale_tolerance``.
         upscale_tolerance: enlargement factor accepted without triggering ``min_size``.
+        visible_on: a background colour (hex or CSS name); when set, ``fill`` and the
+            alignment apply to the product's box *as seen on that colour* — the compliance
+            checker's definition (:func:`~productstudio.ops.plain_background.visible_box`) —
+            so a white cap on a white canvas or faint edge pixels do not change the measured
+            fill; the whole alpha box still stays on the canvas. The main-image presets set it
+            to their background, which is why ``run``'s output passes its own fill rule.
     """
 
     width: int = 2000
@@ -72,6 +85,7 @@ class CanvasParams:
     baseline: float = 0.925
     min_size: MinSize = MinSize.IGNORE
     upscale_tolerance: float = 1.0
+    visible_on: str | None = None
 
     @property
     def size(self) -> tuple[int, int]:
@@ -129,6 +143,8 @@ class CanvasParams:
             raise InvalidParamsError(
                 f"CanvasParams.upscale_tolerance must be >= 1, got {self.upscale_tolerance}"
             )
+        if self.visible_on is not None:
+            parse_color(self.visible_on)
         w, h = self.size
         t, r, b, left = self.margins_px()
         if w - r - left < 1 or h - t - b < 1:
@@ -156,15 +172,23 @@ def resize_rgba(image: RGBAImage, width: int, height: int) -> RGBAImage:
     if (w, h) == (width, height):
         return image.copy()
     down = width * height < w * h
-    interp = cv2.INTER_AREA if down else cv2.INTER_LANCZOS4
-    f = image.astype(np.float32) / 255.0
-    a = f[..., 3:4]
-    pre = np.dstack([f[..., :3] * a, a])
-    r = cv2.resize(pre, (width, height), interpolation=interp)
-    ra = np.clip(r[..., 3:4], 0.0, 1.0)
-    rgb = np.where(ra > 1e-4, r[..., :3] / np.maximum(ra, 1e-4), 0.0)
-    out = np.dstack([np.clip(rgb, 0.0, 1.0), ra])
-    return np.clip(np.rint(out * 255.0), 0, 255).astype(np.uint8)
+    # bicubic up: a third of Lanczos-4's cost at 2000 px, no visible difference after JPEG
+    interp = cv2.INTER_AREA if down else cv2.INTER_CUBIC
+    img = to_uint8(image)
+    a = img[..., 3]
+    # premultiplied in 8 bits: exactly what shows on any background, and 4-5x faster than
+    # float32 at 2000 px (the main job's biggest resize)
+    a16 = a.astype(np.uint16)[..., None]
+    pre = ((img[..., :3].astype(np.uint16) * a16 + 127) // 255).astype(np.uint8)
+    out = cv2.resize(np.dstack([pre, a]), (width, height), interpolation=interp)
+    ra = out[..., 3]
+    out[ra == 0] = 0
+    part = (ra > 0) & (ra < 255)  # un-premultiply only the soft pixels
+    if part.any():
+        ap = ra[part].astype(np.uint32)[:, None]
+        pp = np.minimum(out[..., :3][part], ra[part][:, None]).astype(np.uint32)  # no ringing
+        out[..., :3][part] = ((pp * 255 + ap // 2) // ap).astype(np.uint8)
+    return np.asarray(out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,11 +240,21 @@ def plan_layout(
         )
     x0, y0, x1, y1 = box
     bw, bh = x1 - x0, y1 - y0
+    # the box that fill and alignment apply to: the alpha box, or what shows on visible_on
+    vx0, vy0, vx1, vy1 = box
+    target = p.fill
+    if p.visible_on is not None:
+        r, g, b = parse_color(p.visible_on)[:3]
+        seen = visible_box(composite(to_uint8(image)[y0:y1, x0:x1], (r, g, b)), (r, g, b))
+        if seen is not None:
+            vx0, vy0, vx1, vy1 = x0 + seen[0], y0 + seen[1], x0 + seen[2], y0 + seen[3]
+            target = min(1.0, p.fill + VISIBLE_FILL_MARGIN)
+    vw, vh = vx1 - vx0, vy1 - vy0
     cw, ch = p.size
     mt, mr, mb, ml = p.margins_px()
     aw, ah = cw - ml - mr, ch - mt - mb
     fit = min(aw / bw, ah / bh)
-    s = min(p.fill * aw / bw, p.fill * ah / bh) if scale is None else min(scale, fit)
+    s = min(target * aw / vw, target * ah / vh, fit) if scale is None else min(scale, fit)
     if p.max_upscale is not None:
         s = min(s, p.max_upscale)
     warnings: list[str] = []
@@ -234,15 +268,19 @@ def plan_layout(
         warnings.append(msg)
     nw = max(1, min(aw, round(bw * s)))
     nh = max(1, min(ah, round(bh * s)))
-    ox = ml + (aw - nw) // 2
+    # place the measured box, then shift by where it sits inside the alpha box
+    mw, mh = vw * s, vh * s
+    dx, dy = (vx0 - x0) * s, (vy0 - y0) * s
+    ox = round(ml + (aw - mw) / 2 - dx)
     if p.align is Align.CENTER:
-        oy = mt + (ah - nh) // 2
+        oy = round(mt + (ah - mh) / 2 - dy)
     elif p.align is Align.BOTTOM:
-        oy = mt + ah - nh - round((ah - p.fill * ah) / 2)
+        oy = round(mt + ah - mh - (ah - p.fill * ah) / 2 - dy)
     elif p.align is Align.TOP:
-        oy = mt + round((ah - p.fill * ah) / 2)
+        oy = round(mt + (ah - p.fill * ah) / 2 - dy)
     else:
-        oy = round(p.baseline * ch) - nh
+        oy = round(p.baseline * ch - mh - dy)
+    ox = int(np.clip(ox, ml, ml + aw - nw))
     oy = int(np.clip(oy, mt, mt + ah - nh))
     return LayoutPlan(box, float(s), (nw, nh), (int(ox), oy), (cw, ch), tuple(warnings))
 

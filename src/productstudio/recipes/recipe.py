@@ -457,6 +457,9 @@ def main_image_recipe(
         over["cutout"].update(dataclasses.asdict(cutout))
     if canvas is not None:
         over["canvas"] = dataclasses.asdict(canvas)
+        if canvas.visible_on is None:
+            # fill is measured as the checker will see it: on the canvas colour
+            over["canvas"]["visible_on"] = background
     over["background"] = {"kind": "solid", "color": background}
     if background is None:
         over["background"] = {"kind": "transparent"}

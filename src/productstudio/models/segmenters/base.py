@@ -49,10 +49,15 @@ def mask_confidence(prob: Mask) -> tuple[float, list[str]]:
     if frac > 0.97:
         conf = min(conf, 0.2)
         notes.append("the product seems to fill the whole frame, or the background was not found")
-    undecided = float(((prob > 0.2) & (prob < 0.8)).sum()) / max(float(fg.sum()), 1.0)
+    # share of the candidate product area (probability > 0.2), so never above 100 %
+    cand = float((prob > 0.2).sum())
+    undecided = float(((prob > 0.2) & (prob < 0.8)).sum()) / max(cand, 1.0)
     if undecided > 0.08:
         conf = min(conf, max(0.0, 1.0 - (undecided - 0.08) * 4.0))
-        notes.append(f"{undecided:.0%} of the product area is ambiguous")
+        notes.append(
+            f"the segmenter was unsure over {undecided:.0%} of the product area "
+            "(check for missing or extra parts)"
+        )
     border = np.concatenate([fg[0], fg[-1], fg[:, 0], fg[:, -1]])
     touch = float(border.mean())
     if touch > 0.25:

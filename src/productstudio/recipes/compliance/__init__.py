@@ -8,6 +8,7 @@ module         what lives there
 ``measure``    measuring: product mask, background purity, fill, borders, JPEG quality
 ``check``      the checks: measurements + rules → verdicts (:func:`check_file`)
 ``report``     :class:`Status`, :class:`RuleResult`, :class:`ComplianceReport`
+``fix``        ``check --fix``: a fix that never makes a rule worse (:func:`fix_image`)
 =============  ======================================================================
 
 Example::

@@ -37,7 +37,13 @@ import numpy as np
 from productstudio.errors import BackendError
 from productstudio.imaging.io import LoadedImage
 from productstudio.imaging.types import alpha_product_mask, to_uint8
-from productstudio.ops.plain_background import border_is, difference_mask
+from productstudio.ops.plain_background import (
+    border_is,
+    deviation_from,
+    difference_mask,
+    edge_band_radius,
+    visible_box,
+)
 
 log = logging.getLogger(__name__)
 
@@ -114,8 +120,7 @@ def default_text_detector() -> Any | None:
 
 def _edge_band(shape: tuple[int, int]) -> np.ndarray:
     """The structuring element of the band around the product that is not judged."""
-    h, w = shape
-    rad = max(8, round(0.006 * max(h, w)))
+    rad = edge_band_radius(shape)
     return np.asarray(cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * rad + 1,) * 2))
 
 
@@ -176,11 +181,6 @@ class Measure:
                 self.mask_source = getattr(seg, "name", "segmenter")
         return self._mask
 
-    def deviation(self, color: tuple[int, int, int]) -> np.ndarray:
-        """Per-pixel largest channel difference from ``color`` (int16 (H, W))."""
-        col = np.asarray(color, np.int16)
-        return np.asarray(np.abs(self.rgb.astype(np.int16) - col).max(axis=2))
-
     def _plain_border(self) -> bool:
         """Most of the picture's outer 2 px are the required background colour."""
         assert self.bg_color is not None
@@ -199,8 +199,7 @@ class Measure:
         bg = near == 0
         if bg.sum() < 0.01 * fg.size:
             return None
-        px = self.rgb[bg].astype(np.int16)
-        dev = np.abs(px - np.asarray(color, np.int16)).max(axis=1)
+        dev = deviation_from(self.rgb, color)[bg]
         return Purity(float((dev == 0).mean()), int(dev.max()), int((dev > tolerance).sum()))
 
     def fill(self, bg_color: tuple[int, int, int] | None = None) -> float | None:
@@ -208,15 +207,22 @@ class Measure:
 
         With ``bg_color`` (and no transparency), pixels near the mask that differ from it by
         more than 8 levels count as product (soft, anti-aliased edges the mask misses)."""
-        fg = self.mask()
-        if bg_color is not None and not self.transparent:
-            near = cv2.dilate(fg.astype(np.uint8), _edge_band(fg.shape)) > 0
-            fg = fg | (near & (self.deviation(bg_color) > 8))
-        ys, xs = np.nonzero(fg)
-        if ys.size == 0:
+        h, w = self.rgb.shape[:2]
+        if (
+            bg_color is not None
+            and not self.transparent
+            and border_is(self.rgb, bg_color, self.bg_tolerance)
+        ):
+            # the same definition the canvas op lays out with (``CanvasParams.visible_on``)
+            box = visible_box(self.rgb, bg_color, self.bg_tolerance)
+        else:
+            fg = self.mask()
+            ys, xs = np.nonzero(fg)
+            box = None if ys.size == 0 else (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
+        if box is None:
             return None
-        h, w = fg.shape
-        return float(max((xs.max() - xs.min() + 1) / w, (ys.max() - ys.min() + 1) / h))
+        x0, y0, x1, y1 = box
+        return float(max((x1 - x0) / w, (y1 - y0) / h))
 
     def text_detector(self) -> Any | None:
         """The text detector (a factory passed in is called once)."""

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from productstudio.imaging.types import alpha_product_mask, to_uint8
-from productstudio.ops.cutout import CutoutParams, cutout
+from productstudio.imaging.types import alpha_product_mask, as_mask, to_uint8
+from productstudio.models.segmenters.confidence import judge_cutout
+from productstudio.ops.cutout import CutoutParams, cutout_report
 from productstudio.recipes.steps.base import StepContext, dataclass_model, register_step
 
 _CutoutBase = dataclass_model(
@@ -33,13 +34,14 @@ def cutout_step(ctx: StepContext, image: np.ndarray, params: CutoutStep) -> np.n
         if params.model is not None:
             ctx.choose_segmenter(params.model)
         seg = ctx.segmenter().segment(img)
-        ctx.confidence = seg.confidence
-        if seg.unsure:
+        out, report = cutout_report(img, seg.mask, params.op())
+        judged = judge_cutout(seg, as_mask(out[..., 3]), report)
+        ctx.confidence = judged.confidence
+        if judged.unsure:
             ctx.note(
-                f"unsure cut-out ({seg.backend}, confidence {seg.confidence:.2f}): "
-                + "; ".join(seg.notes)
+                f"unsure cut-out ({seg.backend}, confidence {judged.confidence:.2f}): "
+                + "; ".join(judged.reasons)
             )
-        out = cutout(img, seg.mask, params.op())
     ctx.source_mask = out[..., 3].astype(np.float32) / 255.0
     ctx.product = out
     return out
