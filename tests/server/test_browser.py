@@ -121,8 +121,17 @@ def test_cutout_background_erase_download(page: tuple[Any, str], photo_path: Pat
     assert "dimensions" in pg.text_content("#verdict")
 
 
-def test_errors_in_words_and_keyboard(page: tuple[Any, str], tmp_path: Path) -> None:
-    pg, _ = page
+def test_errors_in_words_and_keyboard(
+    page: tuple[Any, str], photo_path: Path, tmp_path: Path
+) -> None:
+    pg, url = page
+    # a fresh page with its own photo: under pytest-xdist the module's tests are spread over
+    # workers, so what an earlier test left on the page differs from run to run
+    pg.goto(url + "/")
+    pg.wait_for_selector("#drop")
+    pg.set_input_files("#files", str(photo_path))
+    pg.wait_for_selector('#after[src^="blob:"]', timeout=120_000)
+    _idle(pg)
     bad = tmp_path / "notes.png"
     bad.write_bytes(b"these are notes, not a picture")
     before = pg.locator("#thumbs button").count()
@@ -132,9 +141,8 @@ def test_errors_in_words_and_keyboard(page: tuple[Any, str], tmp_path: Path) -> 
     assert "notes.png" in pg.text_content("#errors")
     assert "not an image" in pg.text_content("#errors")
     assert pg.locator("#thumbs button").count() == before  # the unusable file left the list
-    pg.focus("#drop")
-    with pg.expect_file_chooser(timeout=10_000):
-        pg.keyboard.press("Enter")
+    with pg.expect_file_chooser(timeout=20_000):
+        pg.locator("#drop").press("Enter")  # focuses the drop zone, then presses
     pg.focus("#split")
     pg.keyboard.press("Home")
     assert pg.eval_on_selector("#after-clip", "e => e.style.clipPath") == "inset(0px 0px 0px 0%)"
