@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from productstudio.ops.plain_background import border_is, difference_mask, plain_border_color
+from productstudio.ops.plain_background import (
+    border_is,
+    difference_mask,
+    plain_border_color,
+    visible_box,
+    visible_mask,
+)
 
 
 def _scene() -> np.ndarray:
@@ -31,3 +39,30 @@ def test_border_colour_only_when_plain() -> None:
     assert border_is(img, (255, 255, 255), tolerance=8) and not border_is(img, (255, 255, 255), 2)
     noisy = np.random.default_rng(0).integers(0, 256, (60, 60, 3), dtype=np.uint8)
     assert plain_border_color(noisy) is None
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    soft=st.integers(0, 255),
+    noise=st.integers(0, 12),
+    seed=st.integers(0, 2**16),
+)
+def test_visible_mask_reuses_a_given_difference_mask_exactly(
+    soft: int, noise: int, seed: int
+) -> None:
+    """Passing the difference mask the caller already has (the checker does) changes nothing;
+    the visible mask adds only differing pixels next to it (soft edges)."""
+    rng = np.random.default_rng(seed)
+    img = _scene().astype(np.int16) + rng.integers(-noise, noise + 1, (100, 120, 1))
+    img[20:80, 29] = soft  # a soft edge column beside the product
+    img = np.clip(img, 0, 255).astype(np.uint8)
+    c = (250, 250, 250)
+    differs = difference_mask(img, c)
+    plain = visible_mask(img, c)
+    assert np.array_equal(plain, visible_mask(img, c, differs=differs))
+    assert (plain >= differs).all()
+    added = plain & ~differs
+    assert (np.abs(img[added].astype(np.int16) - 250).max(axis=-1) > 8).all()
+    box = visible_box(img, c, differs=differs)
+    assert box == visible_box(img, c)
+    assert box is not None and box[0] <= (29 if abs(soft - 250) > 8 else 30)

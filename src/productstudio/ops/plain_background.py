@@ -75,7 +75,12 @@ def difference_mask(
     ``min_part`` of the largest part)) and without patches that touch the frame (other than
     the largest part): those are marks on the background, not product."""
     check_image(image)
-    raw = (deviation_from(to_uint8(image)[..., :3], color) > tolerance).astype(np.uint8)
+    return _clean_differences(deviation_from(to_uint8(image)[..., :3], color) > tolerance, min_part)
+
+
+def _clean_differences(raw_mask: NDArray[np.bool_], min_part: float) -> NDArray[np.bool_]:
+    """:func:`difference_mask`'s clean-up of the raw "differs" pixels."""
+    raw = raw_mask.astype(np.uint8)
     differs = np.asarray(cv2.morphologyEx(raw, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8)))
     n, labels, stats, _ = cv2.connectedComponentsWithStats(differs, connectivity=8)
     if n <= 1:
@@ -99,7 +104,11 @@ def edge_band_radius(shape: tuple[int, int]) -> int:
 
 
 def visible_mask(
-    image: np.ndarray, color: tuple[int, int, int], tolerance: int = 8
+    image: np.ndarray,
+    color: tuple[int, int, int],
+    tolerance: int = 8,
+    *,
+    differs: NDArray[np.bool_] | None = None,
 ) -> NDArray[np.bool_]:
     """The product as a viewer sees it on a plain ``color`` background.
 
@@ -107,19 +116,25 @@ def visible_mask(
     differ by more than ``tolerance`` (soft and anti-aliased edges the mask's clean-up drops).
     The one definition of the product on a flattened picture: the compliance checker's fill
     rule, the canvas op (``CanvasParams.visible_on``) and ``check --fix`` all use it.
+    ``differs``: the :func:`difference_mask` of the same image, colour and tolerance when the
+    caller already has it (the checker does).
     """
     check_image(image)
-    rgb = to_uint8(image)[..., :3]
-    fg = difference_mask(rgb, color, tolerance)
+    off = deviation_from(to_uint8(image)[..., :3], color) > tolerance
+    fg = _clean_differences(off, 0.01) if differs is None else differs
     if not fg.any():
         return fg
     r = edge_band_radius(fg.shape)
     near = cv2.distanceTransform((~fg).astype(np.uint8), cv2.DIST_L2, 3) <= r
-    return np.asarray(fg | (near & (deviation_from(rgb, color) > tolerance)))
+    return np.asarray(fg | (near & off))
 
 
 def visible_box(
-    image: np.ndarray, color: tuple[int, int, int], tolerance: int = 8
+    image: np.ndarray,
+    color: tuple[int, int, int],
+    tolerance: int = 8,
+    *,
+    differs: NDArray[np.bool_] | None = None,
 ) -> tuple[int, int, int, int] | None:
     """Bounding box of :func:`visible_mask`: (x0, y0, x1, y1) with exclusive ends, or None
     when nothing differs.
@@ -130,7 +145,7 @@ def visible_box(
         >>> visible_box(img, (255, 255, 255))
         (11, 10, 28, 30)
     """
-    fg = visible_mask(image, color, tolerance)
+    fg = visible_mask(image, color, tolerance, differs=differs)
     if not fg.any():
         return None
     rows = np.flatnonzero(fg.any(axis=1))

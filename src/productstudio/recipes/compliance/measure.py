@@ -151,6 +151,7 @@ class Measure:
         self.own_alpha = alpha_product_mask(self.pixels)
         self._segmenter = segmenter
         self._mask: np.ndarray | None = None
+        self._differs: dict[tuple[int, int, int], np.ndarray] = {}
         self.mask_source = ""
         self._text = text_detector
         self.bg_color: tuple[int, int, int] | None = None
@@ -189,7 +190,13 @@ class Measure:
     def _colour_mask(self) -> np.ndarray:
         """Product = everything that differs from the background colour, specks removed."""
         assert self.bg_color is not None
-        return difference_mask(self.rgb, self.bg_color, self.bg_tolerance)
+        return self._difference(self.bg_color)
+
+    def _difference(self, color: tuple[int, int, int]) -> np.ndarray:
+        """:func:`difference_mask` from ``color`` (computed once per colour)."""
+        if color not in self._differs:
+            self._differs[color] = difference_mask(self.rgb, color, self.bg_tolerance)
+        return self._differs[color]
 
     def background_purity(self, color: tuple[int, int, int], tolerance: int) -> Purity | None:
         """Purity of the background away from the product; None when there is (almost) no
@@ -214,7 +221,9 @@ class Measure:
             and border_is(self.rgb, bg_color, self.bg_tolerance)
         ):
             # the same definition the canvas op lays out with (``CanvasParams.visible_on``)
-            box = visible_box(self.rgb, bg_color, self.bg_tolerance)
+            box = visible_box(
+                self.rgb, bg_color, self.bg_tolerance, differs=self._difference(bg_color)
+            )
         else:
             fg = self.mask()
             ys, xs = np.nonzero(fg)
