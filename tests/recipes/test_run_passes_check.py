@@ -18,7 +18,7 @@ from productstudio.catalog.worker import JobSpec, MainImageWorker, Task
 from productstudio.imaging import ImageFormat, load_image, save_image
 from productstudio.recipes import check_file, load_recipe
 from productstudio.recipes.compliance import Status
-from productstudio.recipes.compliance.fix import fix_image, worse_rules
+from productstudio.recipes.compliance.fix import FixMethod, fix_image, worse_rules
 
 
 def _text_photos(kind: str) -> list[Path]:
@@ -93,7 +93,7 @@ def test_check_fix_never_makes_a_rule_worse(tmp_path: Path) -> None:
         before = check_file(bad, recipe.rules, text_detector=None, preset=recipe.name)
         assert before.get("fill").status is Status.FAIL
         fixed = fix_image(bad, recipe, before)
-        assert fixed.method == "plain background"
+        assert fixed.method is FixMethod.PLAIN_BACKGROUND
         assert worse_rules(before, fixed.after) == ()
         assert fixed.data is not None
         assert fixed.after.get("fill").status is Status.PASS, fixed.after.get("fill").measured

@@ -16,7 +16,9 @@ The fixed image is checked again, rule by rule; if any rule would end worse than
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -27,7 +29,18 @@ from productstudio.ops.plain_background import border_is, visible_mask
 from productstudio.recipes.compliance.check import check_loaded
 from productstudio.recipes.compliance.report import ComplianceReport, Status
 
+if TYPE_CHECKING:  # recipe.py imports this package: no runtime import
+    from productstudio.recipes.recipe import Recipe
+    from productstudio.recipes.steps.base import StepContext
+
 _RANK = {Status.PASS: 0, Status.SKIP: 1, Status.WARN: 1, Status.FAIL: 2}
+
+
+class FixMethod(StrEnum):
+    """How :func:`fix_image` found the product."""
+
+    PLAIN_BACKGROUND = "plain background"  # as the checker sees it, no segmenter
+    RECIPE = "recipe"  # the preset's whole recipe, cut-out included
 
 
 @dataclass(frozen=True)
@@ -48,7 +61,7 @@ class FixResult:
     before: ComplianceReport
     after: ComplianceReport
     worse: tuple[str, ...]
-    method: str
+    method: FixMethod
     notes: tuple[str, ...]
 
 
@@ -76,10 +89,10 @@ def product_layer(loaded: LoadedImage, color: str, tolerance: int = 8) -> np.nda
 
 def fix_image(
     path: str | Path,
-    recipe: object,
+    recipe: Recipe,
     before: ComplianceReport,
     *,
-    ctx: object | None = None,
+    ctx: StepContext | None = None,
     segmenter: object | None = None,
 ) -> FixResult:
     """Fix ``path`` with ``recipe`` (a :class:`~productstudio.recipes.Recipe`) and judge it.
@@ -91,14 +104,12 @@ def fix_image(
         ctx: a :class:`~productstudio.recipes.StepContext` (segmenter choice …).
         segmenter: the segmenter the checker may need for the candidate's product mask.
     """
-    from productstudio.recipes.recipe import Recipe
     from productstudio.recipes.steps.base import StepContext
 
-    assert isinstance(recipe, Recipe)
     loaded = load_image(Path(path))
     bg = recipe.rules.background.color if recipe.rules.background is not None else None
     layer = product_layer(loaded, bg) if bg is not None else None
-    c = ctx if isinstance(ctx, StepContext) else StepContext()
+    c = ctx if ctx is not None else StepContext()
     res = recipe.apply(layer if layer is not None else loaded, c)
     data = res.encode_bytes()
     after = check_loaded(
@@ -115,9 +126,9 @@ def fix_image(
         before,
         after,
         worse,
-        "plain background" if layer is not None else "recipe",
+        FixMethod.PLAIN_BACKGROUND if layer is not None else FixMethod.RECIPE,
         tuple(res.notes),
     )
 
 
-__all__ = ["FixResult", "fix_image", "product_layer", "worse_rules"]
+__all__ = ["FixMethod", "FixResult", "fix_image", "product_layer", "worse_rules"]
