@@ -244,16 +244,12 @@ def main() -> None:
 
 
 def _train_summaries(dirs: list[Path]) -> dict[str, dict[str, object]]:
-    """train_summary.json of each model, plus budget.json (CPU-time budget runs) when present."""
-    out: dict[str, dict[str, object]] = {}
-    for d in dirs:
-        if (d / "train_summary.json").is_file():
-            out[d.name] = json.loads((d / "train_summary.json").read_text())
-        if (d / "budget.json").is_file():
-            out.setdefault(d.name, {})["cpu_budget_run"] = json.loads(
-                (d / "budget.json").read_text()
-            )
-    return out
+    """train_summary.json of each model (steps, wall and CPU seconds, budget, threads)."""
+    return {
+        d.name: json.loads((d / "train_summary.json").read_text())
+        for d in dirs
+        if (d / "train_summary.json").is_file()
+    }
 
 
 def translation_benchmark(args: argparse.Namespace) -> None:

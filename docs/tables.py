@@ -630,7 +630,7 @@ def _personalize_throughput(r: Results) -> Table:
 
 GEN_LABELS = {
     "gan_style": "style GAN (StyleGAN2-like)",
-    "gan_film": "FiLM GAN",
+    "gan": "FiLM GAN",
     "vae_img_cnn": "CVAE + small CNN image encoder",
     "vae_img_effnet": "CVAE + frozen EfficientNet-Lite0",
     "cyclegan": "CycleGAN",
@@ -649,17 +649,23 @@ def _kid(x: dict[str, Any]) -> str:
 
 
 def _budget(r: Results, name: str) -> tuple[str, str]:
-    """(steps, CPU minutes) of a model trained by benchmarks/train_budget.py."""
+    """(steps, CPU minutes) of a model, from its train_summary.json copied into the metadata."""
     s = r.meta.get("train_summaries", {}).get(name, {})
-    run = s.get("cpu_budget_run", {})
-    cpu = run.get("cpu_seconds")
+    cpu = s.get("cpu_seconds")
     return (f"{s['steps']:,}" if "steps" in s else DASH, num(cpu / 60, 1) if cpu else DASH)
 
 
-@table("gen-style", "generators_style.json")
+#: the gen-style rows of generators.json (the benchmark scores every generator in one run)
+STYLE_ROWS = ("gan_style", "gan")
+
+
+@table("gen-style", "generators.json")
 def _gen_style(r: Results) -> Table:
     rows = []
-    for x in r.results:
+    for x in sorted(
+        (x for x in r.results if x["backend"] in STYLE_ROWS),
+        key=lambda x: STYLE_ROWS.index(x["backend"]),
+    ):
         name = x["backend"]
         steps, cpu = _budget(r, name)
         rows.append(

@@ -167,19 +167,20 @@ def test_generator_tables_take_every_number_from_the_json(
 
 
 def test_style_gan_table_reads_budget_and_comparison(tables: ModuleType, tmp_path: Path) -> None:
-    """gen-style (issue 17): steps and CPU minutes from the budget run, the verdict from the
-    comparison in the metadata."""
+    """gen-style (issue 17): steps and CPU minutes from the model's train summary, the verdict
+    from the comparison in the metadata; rows other than the two GANs are left out."""
     row = {"backend": "gan_style", "kid": 0.05, "kid_std": 0.002, "fid": 80.0}
     data = {
         "metadata": {
             "n_test": 300,
             "size": 64,
-            "train_summaries": {
-                "gan_style": {"steps": 1800, "cpu_budget_run": {"cpu_seconds": 1800}}
-            },
+            "train_summaries": {"gan_style": {"steps": 1800, "cpu_seconds": 1800.0}},
             "comparison": {"a_lower_kid": True, "a_higher_recall": False},
         },
-        "results": [row | {"precision": 0.4, "recall": 0.3, "acc_category": 0.2}],
+        "results": [
+            {"backend": "vae", "kid": 0.2, "fid": 90.0},
+            row | {"precision": 0.4, "recall": 0.3, "acc_category": 0.2},
+        ],
     }
     t = tables.TABLES["gen-style"].render(tables.Results(tmp_path / "x.json", data))
     assert list(t.rows[0][:5]) == [
@@ -190,4 +191,5 @@ def test_style_gan_table_reads_budget_and_comparison(tables: ModuleType, tmp_pat
         "80.0",
     ]
     assert t.rows[0][6] == "0.20 / –"
+    assert len(t.rows) == 1
     assert "KID lower, recall not higher" in t.note
