@@ -305,7 +305,7 @@ def translation_benchmark(args: argparse.Namespace) -> None:
         "results": results,
     }
     args.translation_json.parent.mkdir(parents=True, exist_ok=True)
-    args.translation_json.write_text(json.dumps(out, indent=1, default=float))
+    args.translation_json.write_text(json.dumps(out, indent=1, default=float) + "\n")
     # docs pictures only from MIT GroceryStoreDataset photos: the unpaired grocery strip; paired
     # composites may show other products/backgrounds, so their strip stays in the report folder
     grocery = all(s.startswith("grocery") for s in [*res["domain_a"], *res["domain_b"]])

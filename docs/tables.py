@@ -798,6 +798,7 @@ def _gen_image_fusion(r: Results) -> Table:
 
 GEN15_LABELS = {
     "gan": "GAN (FiLM, DiffAugment)",
+    "gan_style": "style GAN (StyleGAN2-like, DiffAugment)",
     "vae": "CVAE, FiLM fusion",
     "vae_concat": "CVAE, concat fusion",
     "diffusion": "pixel diffusion (FiLM)",
