@@ -126,6 +126,35 @@ def test_outputs_logs_and_grids(real16: ProductData, tmp_path: Path) -> None:
     assert json.loads((tmp_path / "train_summary.json").read_text())["steps"] == 4
 
 
+def test_training_threads_do_not_outlive_the_run(real16: ProductData, tmp_path: Path) -> None:
+    """``TrainParams.threads`` applies while training only: the caller's torch thread count is
+    restored after a run and after a failed one (a server or test that trains, then infers,
+    keeps the float reductions it had)."""
+    before = torch.get_num_threads()
+    other = 2 if before == 1 else 1
+    torch.set_num_threads(other)
+    try:
+        m = _model("gan", real16)
+        train(m, real16, tmp_path / "ok", TrainParams(batch_size=8, max_steps=1, threads=3))
+        assert torch.get_num_threads() == other
+
+        def stop(done: int, total: int) -> None:
+            assert torch.get_num_threads() == 3  # the run's own count while it trains
+            raise KeyboardInterrupt
+
+        with pytest.raises(KeyboardInterrupt):
+            train(
+                m,
+                real16,
+                tmp_path / "stopped",
+                TrainParams(batch_size=8, max_steps=2, threads=3),
+                on_progress=stop,
+            )
+        assert torch.get_num_threads() == other
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_train_errors(real16: ProductData, tmp_path: Path) -> None:
     """Wrong image size and empty budgets raise InvalidParamsError."""
     with pytest.raises(InvalidParamsError):

@@ -186,8 +186,26 @@ def train(
         )
     if len(data) == 0:
         raise InvalidParamsError("no training images")
+    # torch's thread count is process-wide: restore the caller's when training ends, so that
+    # later inference in the same process (a server, a test) keeps its own float reductions
+    threads_before = torch.get_num_threads()
     torch.set_num_threads(max(1, params.threads))
-    out = Path(out_dir)
+    try:
+        return _train(model, data, Path(out_dir), params, resume, on_progress, preview)
+    finally:
+        torch.set_num_threads(threads_before)
+
+
+def _train(
+    model: ConditionalGenerator,
+    data: ProductData,
+    out: Path,
+    params: TrainParams,
+    resume: bool,
+    on_progress: Callable[[int, int], None] | None,
+    preview: ProductData | None,
+) -> dict[str, Any]:
+    """The loop of :func:`train` (arguments checked, thread count set)."""
     out.mkdir(parents=True, exist_ok=True)
     dev = _device(params.device)
     model.to(dev).train()
