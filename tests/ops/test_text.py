@@ -128,6 +128,44 @@ def test_crossing_the_product_edge_is_overlay_evidence() -> None:
     assert any("crosses" in r for r in v.reasons) and v.overlay_score >= 0.5
 
 
+def test_a_lone_glyph_across_a_thin_product_is_not_overlay() -> None:
+    """OCR reads a ring or hook of a thin product as one letter: flat colour and crossing the
+    edge alone do not make it an overlay; the same evidence on a word does."""
+    img = _textured()
+    pm = np.zeros(img.shape[:2], np.float32)
+    pm[:, :160] = 1
+    img, word = _draw(img, "CROSSING", (110, 130), (10, 10, 10))
+    img2, glyph = _draw(_textured(), "O", (150, 130), (10, 10, 10), scale=2.0)
+    pm2 = np.zeros(img.shape[:2], np.float32)
+    pm2[:, :165] = 1
+    v_word = classify_text(img, [word], product_mask=pm)[0]
+    v_glyph = classify_text(img2, [glyph], product_mask=pm2)[0]
+    assert any("crosses" in r for r in v_glyph.reasons), v_glyph.reasons
+    assert v_word.kind is TextKind.OVERLAY
+    assert v_glyph.kind is TextKind.PRINTED, v_glyph.reasons
+    assert any("lone glyph" in r for r in v_glyph.reasons)
+
+
+def test_text_repeated_on_the_product_is_a_printed_pattern() -> None:
+    """The same marking repeated along a product (all inside it) is printed; the same tiles
+    reaching the background are a tiled watermark."""
+    img = _textured()
+    boxes = []
+    for org in ((40, 60), (40, 120), (40, 180)):
+        img, b = _draw(img, "200V", org, (250, 250, 250), scale=0.8)
+        boxes.append(b)
+    on = np.zeros(img.shape[:2], np.float32)
+    on[:, :140] = 1  # every tile on the product
+    printed = classify_text(img, boxes, product_mask=on)
+    assert all(v.kind is TextKind.PRINTED for v in printed), [v.reasons for v in printed]
+    assert all(any("repeated on the product" in r for r in v.reasons) for v in printed)
+    part = on.copy()
+    part[150:, :] = 0  # the last tile lies on the background
+    tiled = classify_text(img, boxes, product_mask=part)
+    assert all(any(r.startswith("repeated tile") for r in v.reasons) for v in tiled)
+    assert tiled[2].kind is TextKind.OVERLAY
+
+
 def test_select_boxes() -> None:
     img, corner = _draw(_textured(), "-50%", (6, 28), (255, 255, 255))
     center = TextBox.from_rect(150, 110, 30, 12)

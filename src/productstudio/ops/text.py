@@ -12,10 +12,12 @@ Evidence for an overlay (each adds to ``overlay_score``; ``>= 0.5`` means overla
 * **semi-transparency**: the strokes let the texture behind them show through
   (stroke = a·colour + (1-a)·background with 0 < a < 1);
 * **crossing the product edge**: part of the box is on the product and part is not;
-* **repeated tiles**: three or more boxes of the same size or text (tiled watermarks).
+* **repeated tiles**: three or more boxes of the same size or text (tiled watermarks) — unless
+  every one of them lies inside the product (a pattern printed along a cable or a fabric).
 
-Evidence for printed text (subtracts): fully inside the product, or rotated/skewed with the
-packaging.
+Evidence for printed text (subtracts): fully inside the product, rotated/skewed with the
+packaging, or a lone recognised character (OCR reads rings and arcs of thin products as
+'O' or 'n'; overlays are words, prices and tiles).
 
 Example:
     >>> import numpy as np
@@ -153,6 +155,7 @@ class ClassifyParams:
     w_repeat: float = 0.6
     w_inside: float = 0.3
     w_rotated: float = 0.3
+    w_glyph: float = 0.5  # a single recognised character, not repeated
     uniform_std: float = 3.0  # ΔE-like std of stroke colour below which it is "flat"
 
     def __post_init__(self) -> None:
@@ -348,15 +351,15 @@ def _line_spans(boxes: Sequence[TextBox]) -> list[float]:
     return out
 
 
-def _repeats(boxes: Sequence[TextBox]) -> list[int]:
-    """For each box, how many other boxes look like tiles of the same watermark: the same
+def _repeats(boxes: Sequence[TextBox]) -> list[list[int]]:
+    """For each box, the other boxes that look like tiles of the same watermark: the same
     (OCR-fuzzy) text, or the same size when either text is unknown."""
     from difflib import SequenceMatcher
 
     n = len(boxes)
-    counts = [0] * n
+    alike: list[list[int]] = [[] for _ in range(n)]
     sizes = [b.bbox[2:] for b in boxes]
-    texts = ["".join(ch for ch in b.text.lower() if ch.isalnum()) for b in boxes]
+    texts = [_alnum(b.text) for b in boxes]
     for i in range(n):
         for j in range(n):
             if i == j:
@@ -366,12 +369,26 @@ def _repeats(boxes: Sequence[TextBox]) -> list[int]:
             same_size = abs(wi - wj) <= 0.25 * max(wi, wj) and abs(hi - hj) <= 0.25 * max(hi, hj)
             ti, tj = texts[i], texts[j]
             if ti and tj:
-                alike = min(len(ti), len(tj)) >= 3 and SequenceMatcher(None, ti, tj).ratio() >= 0.6
-                if alike and (same_size or ti == tj):
-                    counts[i] += 1
+                similar = (
+                    min(len(ti), len(tj)) >= 3 and SequenceMatcher(None, ti, tj).ratio() >= 0.6
+                )
+                if similar and (same_size or ti == tj):
+                    alike[i].append(j)
             elif same_size:
-                counts[i] += 1
-    return counts
+                alike[i].append(j)
+    return alike
+
+
+def _alnum(text: str) -> str:
+    return "".join(ch for ch in text.lower() if ch.isalnum())
+
+
+def _product_share(pm: np.ndarray, box: TextBox) -> float:
+    """Share of the box's polygon on the product mask ``pm`` (bool, H×W)."""
+    poly = np.zeros(pm.shape, np.uint8)
+    cv2.fillPoly(poly, [box.polygon()], 1)
+    inside = poly.astype(bool)
+    return float(pm[inside].mean()) if inside.any() else 0.0
 
 
 def classify_text(
@@ -400,7 +417,8 @@ def classify_text(
     elif (own := alpha_product_mask(image)) is not None:
         pm = own >= 0.5
     lab_full = rgb_to_lab_cv(rgb)
-    reps = _repeats(boxes)
+    alike = _repeats(boxes)
+    on_product = [_product_share(pm, b) for b in boxes] if pm is not None else None
     banner_span = _line_spans(boxes)
     band_x, band_y = p.edge_band * W, p.edge_band * H
     out: list[TextVerdict] = []
@@ -434,20 +452,26 @@ def classify_text(
             if semi > 0:
                 score += p.w_semi * semi
                 why.append("semi-transparent (background shows through)")
-        if pm is not None:
-            poly = np.zeros((H, W), np.uint8)
-            cv2.fillPoly(poly, [b.polygon()], 1)
-            inside = poly.astype(bool)
-            frac = float(pm[inside].mean()) if inside.any() else 0.0
+        if on_product is not None:
+            frac = on_product[i]
             if 0.15 < frac < 0.85:
                 score += p.w_cross
                 why.append(f"crosses the product edge ({frac:.0%} on the product)")
             elif frac >= 0.97:
                 score -= p.w_inside
                 why.append("inside the product")
-        if reps[i] >= 2:
-            score += p.w_repeat
-            why.append(f"repeated tile ({reps[i] + 1} alike)")
+        group = [i, *alike[i]]
+        if len(group) >= 3:
+            if on_product is not None and all(on_product[j] >= 0.97 for j in group):
+                why.append(f"repeated on the product ({len(group)} alike: a printed pattern)")
+            else:
+                score += p.w_repeat
+                why.append(f"repeated tile ({len(group)} alike)")
+        elif len(_alnum(b.text)) == 1:
+            # OCR reads rings, hooks and arcs of thin products as one letter ('O', 'n');
+            # overlaid text is words, prices and repeated tiles
+            score -= p.w_glyph
+            why.append(f"a lone glyph ({b.text!r}: more likely a shape than text)")
         if ang > 3.0:
             score -= p.w_rotated
             why.append(f"rotated {ang:.0f}° with the product")
