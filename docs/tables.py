@@ -1280,7 +1280,7 @@ def _check_rows(r: Results) -> list[list[str]]:
 _CHECK_HEADER = ["photos", "made by", "n", "pass", "pass without warning", "failed", "warned"]
 
 
-@table("cutout-check", "cutout.json")
+@table("cutout-check", "cutout_check.json")
 def _cutout_check(r: Results) -> Table:
     return Table(
         _CHECK_HEADER,
