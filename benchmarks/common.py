@@ -80,12 +80,16 @@ def _threads() -> dict[str, Any]:
 
 def command() -> str:
     """The command line that ran this benchmark, as a user would type it from the repo root."""
-    script = Path(sys.argv[0]).resolve()
-    try:
-        shown = str(script.relative_to(ROOT))
-    except ValueError:
-        shown = sys.argv[0]
-    return " ".join(["python", shown, *sys.argv[1:]])
+    return " ".join(["python", *(_from_root(a) for a in sys.argv)])
+
+
+def _from_root(arg: str) -> str:
+    """``arg`` as typed from the repo root: an absolute path inside the repo or beside it
+    (``../shared``, ``../models``) relative to the root, anything else unchanged."""
+    if not os.path.isabs(arg):
+        return arg
+    rel = os.path.relpath(arg, ROOT)
+    return rel if not rel.startswith(os.path.join("..", "..")) else arg
 
 
 def metadata(**extra: Any) -> dict[str, Any]:

@@ -193,3 +193,26 @@ def test_style_gan_table_reads_budget_and_comparison(tables: ModuleType, tmp_pat
     assert t.rows[0][6] == "0.20 / –"
     assert len(t.rows) == 1
     assert "KID lower, recall not higher" in t.note
+
+
+def test_recorded_commands_name_paths_from_the_repo_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    """benchmarks/common.command(): absolute paths in the repo or beside it (../models,
+    ../shared) are written relative to the root, so a results file names no machine path."""
+    spec = importlib.util.spec_from_file_location("bench_common", ROOT / "benchmarks" / "common.py")
+    assert spec is not None and spec.loader is not None
+    common = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(common)
+    argv = [
+        str(ROOT / "benchmarks" / "generators.py"),
+        "--models-dir",
+        str(ROOT.parent / "models" / "generators"),
+        "--json",
+        "benchmarks/results/x.json",
+        "--elsewhere",
+        "/etc/hosts",
+    ]
+    monkeypatch.setattr(sys, "argv", argv)
+    assert common.command() == (
+        "python benchmarks/generators.py --models-dir ../models/generators "
+        "--json benchmarks/results/x.json --elsewhere /etc/hosts"
+    )
