@@ -76,6 +76,8 @@ class ConditionalGenerator(nn.Module):
 
     family: ClassVar[str] = ""
     config_cls: ClassVar[type] = object
+    #: values for config fields that a saved model predates (else the field's default applies)
+    legacy_config: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, config: Any, cond_config: ConditionConfig, vocab: Vocab) -> None:
         super().__init__()
@@ -150,7 +152,7 @@ class ConditionalGenerator(nn.Module):
                 f"{d} holds a '{meta.get('family')}' model, not '{cls.family}'"
             )
         target = cls if cls.family else GENERATORS.get(meta["family"])
-        config = _config_from_dict(target.config_cls, meta["config"])
+        config = _config_from_dict(target.config_cls, target.legacy_config | meta["config"])
         cond_config = _config_from_dict(ConditionConfig, meta["condition"])
         vocab = Vocab.from_json((d / "vocab.json").read_text())
         model = target(config, cond_config, vocab)

@@ -329,6 +329,8 @@ class CycleGANConfig:
     mode: TranslationMode = TranslationMode.UNPAIRED
     g_channels: int = 32
     g_blocks: int = 6  # residual blocks at 1/4 resolution
+    #: generators predict a change of the input (identity at initialisation), not the image
+    residual: bool = True
     d_channels: int = 32
     d_layers: int = 3  # stride-2 layers of the PatchGAN
     lambda_cycle: float = 10.0
