@@ -318,6 +318,16 @@ class TranslationMode(StrEnum):
     PAIRED = "paired"  # pix2pix-style
 
 
+class GeneratorOutput(StrEnum):
+    """How a translation generator forms its output from the source photo ``x``."""
+
+    DIRECT = "direct"  # draws the image: tanh(net(x)) (Zhu et al. 2017)
+    RESIDUAL = "residual"  # a change of x: tanh(atanh(x) + net(x)), identity at initialisation
+    #: a residual content image C and a mask A: A·C + (1 − A)·x (attention-guided, Mejjati et
+    #: al. 2018); what A leaves out is x itself, so the product can be kept pixel for pixel
+    ATTENTION = "attention"
+
+
 class Direction(StrEnum):
     A2B = "a2b"  # e.g. in-store photo → studio packshot
     B2A = "b2a"
@@ -329,8 +339,8 @@ class CycleGANConfig:
     mode: TranslationMode = TranslationMode.UNPAIRED
     g_channels: int = 32
     g_blocks: int = 6  # residual blocks at 1/4 resolution
-    #: generators predict a change of the input (identity at initialisation), not the image
-    residual: bool = True
+    #: how the generators form the output (see :class:`GeneratorOutput`)
+    output: GeneratorOutput = GeneratorOutput.ATTENTION
     d_channels: int = 32
     d_layers: int = 3  # stride-2 layers of the PatchGAN
     lambda_cycle: float = 10.0
@@ -340,6 +350,9 @@ class CycleGANConfig:
     beta1: float = 0.5
     beta2: float = 0.999
     pool_size: int = 50  # generated images kept for the discriminators (0 = none)
+    #: DiffAugment ops applied to real and generated images before the discriminators (the
+    #: packshot domain has 81 photos: un-augmented, D memorises them and G collapses onto them)
+    augment: tuple[Augment, ...] = ()
     domain_a: tuple[str, ...] = ("grocery-natural",)
     domain_b: tuple[str, ...] = ("grocery-iconic",)
     #: paired mode: sources of the studio photos (on white) that are composited
@@ -348,6 +361,8 @@ class CycleGANConfig:
     def __post_init__(self) -> None:
         levels(self.size)
         object.__setattr__(self, "mode", TranslationMode(self.mode))
+        object.__setattr__(self, "output", GeneratorOutput(self.output))
+        object.__setattr__(self, "augment", parse_policy(self.augment))
         if self.g_channels < 1 or self.d_channels < 1 or self.g_blocks < 0:
             raise InvalidParamsError("CycleGANConfig: channels must be >= 1 and g_blocks >= 0")
         if not 1 <= self.d_layers <= levels(self.size):

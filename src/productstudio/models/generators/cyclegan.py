@@ -15,8 +15,9 @@ translating photos:
   (:attr:`ProductData.inputs`, e.g. a product composited on a store background and its
   studio original — :func:`productstudio.models.translation_data.composite_pairs`).
 
-By default the generators are residual (:attr:`CycleGANConfig.residual`): identity at
-initialisation, they learn only the change between the domains, which keeps the product
+By default the generators are attention-guided (:attr:`CycleGANConfig.output`, Mejjati et al.
+2018): identity at initialisation, they learn only the change between the domains and where to
+make it, which keeps the product
 recognisable within a CPU budget (a direct generator spent 20 CPU minutes relearning to draw
 the photo and lost the product). The generators are fully convolutional;
 :meth:`CycleGAN.translate` takes photos at the model's size (``prepare_image``) and returns
@@ -36,13 +37,19 @@ from torch import nn
 from productstudio.errors import InvalidParamsError
 from productstudio.models.conditioning.fusion import CondBatch, ConditionConfig
 from productstudio.models.data import ProductData, Vocab
+from productstudio.models.generators.augment import DiffAugmentParams, diff_augment
 from productstudio.models.generators.base import (
     GENERATORS,
     ConditionalGenerator,
     from_uint8,
     to_uint8,
 )
-from productstudio.models.generators.configs import CycleGANConfig, Direction, TranslationMode
+from productstudio.models.generators.configs import (
+    CycleGANConfig,
+    Direction,
+    GeneratorOutput,
+    TranslationMode,
+)
 
 #: inputs are clamped to ±_EDGE before atanh (atanh(±1) is infinite); 0.999 → 254.9 of 255
 _EDGE = 0.999
@@ -68,15 +75,19 @@ class _ResBlock(nn.Module):
 class ResnetGenerator(nn.Module):
     """Johnson et al. ResNet generator: c7s1-C, d2C, d4C, R(4C)×n, u2C, uC, c7s1-3 (tanh).
 
-    ``residual=True``: the last convolution (zero at initialisation) predicts a change of the
-    input in tanh-space, ``out = tanh(atanh(x) + net(x))``, so an untrained generator is the
-    identity and training only has to learn what differs between the domains (the product's
-    shape and print are kept from the first step, instead of being rebuilt from scratch).
+    ``output`` (:class:`GeneratorOutput`) decides how the last convolution's answer becomes the
+    image: ``direct`` draws it; ``residual`` (last convolution zero at initialisation) adds a
+    change to the input in tanh-space, ``C = tanh(atanh(x) + net(x))``; ``attention`` predicts
+    such a ``C`` and a mask ``A`` (sigmoid) and returns ``A·C + (1 − A)·x``. Both start as the
+    identity (the last convolution is zero), so training only learns what differs between
+    the domains instead of relearning to draw the photo.
     """
 
-    def __init__(self, channels: int, blocks: int, residual: bool = False) -> None:
+    def __init__(
+        self, channels: int, blocks: int, output: GeneratorOutput = GeneratorOutput.DIRECT
+    ) -> None:
         super().__init__()
-        self.residual = residual
+        self.output = GeneratorOutput(output)
         c = channels
         layers: list[nn.Module] = [
             nn.ReflectionPad2d(3),
@@ -98,22 +109,34 @@ class ResnetGenerator(nn.Module):
                 nn.InstanceNorm2d(c * m // 2),
                 nn.ReLU(True),
             ]
-        head = nn.Conv2d(c, 3, 7)
-        if residual:
+        attention = self.output is GeneratorOutput.ATTENTION
+        head = nn.Conv2d(c, 4 if attention else 3, 7)
+        if self.output is not GeneratorOutput.DIRECT:
+            # residual change (and attention logit 0: A = 1/2) start at zero: the identity
             nn.init.zeros_(head.weight)
             nn.init.zeros_(head.bias)  # type: ignore[arg-type]
-        # Identity in place of Tanh keeps the state-dict keys of both variants the same
-        layers += [nn.ReflectionPad2d(3), head, nn.Identity() if residual else nn.Tanh()]
+        # Identity in place of Tanh keeps the state-dict keys of every variant the same
+        direct = self.output is GeneratorOutput.DIRECT
+        layers += [nn.ReflectionPad2d(3), head, nn.Tanh() if direct else nn.Identity()]
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_with_mask(x)[0]
+
+    def forward_with_mask(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The translation and, for ``attention`` output, the mask ``A`` (B, 1, H, W)."""
         if x.shape[-1] % 4 or x.shape[-2] % 4:
             raise InvalidParamsError(
                 f"translation input sides must divide by 4, got {tuple(x.shape)}"
             )
-        if self.residual:
-            return torch.tanh(torch.atanh(x.clamp(-_EDGE, _EDGE)) + self.net(x))
-        return self.net(x)
+        h = self.net(x)
+        if self.output is GeneratorOutput.DIRECT:
+            return h, None
+        content = torch.tanh(torch.atanh(x.clamp(-_EDGE, _EDGE)) + h[:, :3])
+        if self.output is GeneratorOutput.RESIDUAL:
+            return content, None
+        mask = torch.sigmoid(h[:, 3:])
+        return mask * content + (1 - mask) * x, mask
 
 
 class PatchDiscriminator(nn.Module):
@@ -150,19 +173,19 @@ class CycleGAN(ConditionalGenerator):
     # family, config class and typed constructor as in every family (the registry's contract)
     family = "cyclegan"
     config_cls = CycleGANConfig
-    # models saved before the residual output existed were direct (tanh) generators
-    legacy_config: ClassVar[dict[str, Any]] = {"residual": False}
+    # models saved before the output option existed were direct (tanh) generators
+    legacy_config: ClassVar[dict[str, Any]] = {"output": GeneratorOutput.DIRECT.value}
 
     def __init__(self, config: CycleGANConfig, cond_config: ConditionConfig, vocab: Vocab) -> None:
         super().__init__(config, cond_config, vocab)
         c = config
-        self.G_ab = ResnetGenerator(c.g_channels, c.g_blocks, c.residual)
+        self.G_ab = ResnetGenerator(c.g_channels, c.g_blocks, c.output)
         paired = c.mode == TranslationMode.PAIRED
         self.D_b = PatchDiscriminator(6 if paired else 3, c.d_channels, c.d_layers)
-        self.G_ba: nn.Module | None = None
+        self.G_ba: ResnetGenerator | None = None
         self.D_a: nn.Module | None = None
         if not paired:
-            self.G_ba = ResnetGenerator(c.g_channels, c.g_blocks, c.residual)
+            self.G_ba = ResnetGenerator(c.g_channels, c.g_blocks, c.output)
             self.D_a = PatchDiscriminator(3, c.d_channels, c.d_layers)
         # history pools of generated images (part of the state, so a resumed run is identical)
         n = c.pool_size
@@ -173,6 +196,7 @@ class CycleGAN(ConditionalGenerator):
         self.register_buffer("pool_b", torch.zeros(n if not paired else 0, 3, c.size, c.size))
         self.register_buffer("pool_count", torch.zeros(2, dtype=torch.long))
         self._domains: tuple[int, NDArray[np.int64], NDArray[np.int64]] | None = None
+        self.augment = DiffAugmentParams(policy=c.augment) if c.augment else None
 
     @classmethod
     def default_condition(cls, vocab: Vocab | None = None) -> tuple[ConditionConfig, Vocab]:
@@ -262,17 +286,27 @@ class CycleGAN(ConditionalGenerator):
                 for p in m.parameters():
                     p.requires_grad_(flag)
 
+    def _aug(self, x: torch.Tensor, g: torch.Generator | None) -> torch.Tensor:
+        """DiffAugment before a discriminator (real and generated alike), when configured."""
+        return x if self.augment is None or g is None else diff_augment(x, self.augment, g)
+
     def losses_unpaired(
-        self, real_a: torch.Tensor, real_b: torch.Tensor
+        self, real_a: torch.Tensor, real_b: torch.Tensor, g: torch.Generator | None = None
     ) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
-        """Generator losses and the two fakes (for the discriminators)."""
+        """Generator losses and the two fakes (for the discriminators); ``g`` draws the
+        augmentation (None: none)."""
         assert self.G_ba is not None and self.D_a is not None
         c = self.config
-        fake_b, fake_a = self.G_ab(real_a), self.G_ba(real_b)
+        fake_b, mask_ab = self.G_ab.forward_with_mask(real_a)
+        fake_a, mask_ba = self.G_ba.forward_with_mask(real_b)
         rec_a, rec_b = self.G_ba(fake_b), self.G_ab(fake_a)
-        adv = _lsgan(self.D_b(fake_b), True) + _lsgan(self.D_a(fake_a), True)
+        adv = _lsgan(self.D_b(self._aug(fake_b, g)), True) + _lsgan(
+            self.D_a(self._aug(fake_a, g)), True
+        )
         cyc = F.l1_loss(rec_a, real_a) + F.l1_loss(rec_b, real_b)
         out = {"loss_gan": adv, "loss_cycle": cyc}
+        if mask_ab is not None and mask_ba is not None:  # share of pixels the generators redraw
+            out["attention"] = 0.5 * (mask_ab.detach().mean() + mask_ba.detach().mean())
         total = adv + c.lambda_cycle * cyc
         if c.lambda_identity > 0:
             idt = F.l1_loss(self.G_ab(real_b), real_b) + F.l1_loss(self.G_ba(real_a), real_a)
@@ -320,14 +354,20 @@ class CycleGAN(ConditionalGenerator):
         k = x.shape[0] // 2
         real_a, real_b = x[:k], x[k:]
         self._requires_grad([self.D_a, self.D_b], False)
-        g_losses, fake_a, fake_b = self.losses_unpaired(real_a, real_b)
+        g_losses, fake_a, fake_b = self.losses_unpaired(real_a, real_b, generator)
         optimizers["g"].zero_grad(set_to_none=True)
         g_losses["loss_g"].backward()
         optimizers["g"].step()
         self._requires_grad([self.D_a, self.D_b], True)
         pa, pb = self._pool(0, fake_a, generator), self._pool(1, fake_b, generator)
-        loss_da = 0.5 * (_lsgan(self.D_a(real_a), True) + _lsgan(self.D_a(pa), False))
-        loss_db = 0.5 * (_lsgan(self.D_b(real_b), True) + _lsgan(self.D_b(pb), False))
+        aug = self._aug
+        g = generator
+        loss_da = 0.5 * (
+            _lsgan(self.D_a(aug(real_a, g)), True) + _lsgan(self.D_a(aug(pa, g)), False)
+        )
+        loss_db = 0.5 * (
+            _lsgan(self.D_b(aug(real_b, g)), True) + _lsgan(self.D_b(aug(pb, g)), False)
+        )
         optimizers["d"].zero_grad(set_to_none=True)
         (loss_da + loss_db).backward()
         optimizers["d"].step()
