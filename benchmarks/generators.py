@@ -101,6 +101,11 @@ def main() -> None:
         help="A,B: record whether model A beats B on KID and recall (e.g. gan_style,gan_film)",
     )
     ap.add_argument("--translation-names", default="", help="cyclegan folders under --models-dir")
+    ap.add_argument(
+        "--translation-strengths",
+        default="1",
+        help="unpaired: also score each model blended with the source at these strengths",
+    )
     ap.add_argument("--translation-json", type=Path, default=RESULTS / "translation.json")
     ap.add_argument("--backgrounds", type=Path, default=shared_root() / "data" / "backgrounds")
     args = ap.parse_args()
@@ -270,7 +275,11 @@ def translation_benchmark(args: argparse.Namespace) -> None:
         dirs,
         args.data,
         report,
-        TranslationEvalParams(backgrounds=args.backgrounds, variants=1),
+        TranslationEvalParams(
+            backgrounds=args.backgrounds,
+            variants=1,
+            strengths=tuple(float(x) for x in args.translation_strengths.split(",")),
+        ),
     )
     eval_s = time.monotonic() - t
     from productstudio.metrics.image_to_image import IDENTITY_TARGET

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from conftest import read_manifest, shared_path
 from productstudio.cli import app
+from productstudio.errors import InvalidParamsError
 from productstudio.imaging import load_image, save_image
 
 runner = CliRunner()
@@ -151,6 +152,26 @@ def test_evaluate_translation_report(cyclegan_dir: Path, tmp_path: Path) -> None
     strip = load_image(tmp_path / "strip.png").pixels
     assert strip.shape == (2 * 18 + 2, 8 * 18 + 2, 3)
     assert "report.html" in r.stdout
+
+
+def test_evaluate_translation_strengths(cyclegan_dir: Path, tmp_path: Path) -> None:
+    """Each strength is a row scored on the blend of source and translation (the recipe step's
+    definition): strength 0.5 lies exactly halfway, and the strip gets a row per strength."""
+    from productstudio.metrics.image_to_image import TranslationEvalParams, evaluate_translation
+
+    params = TranslationEvalParams(cnn_epochs=1, classifier_steps=10, strengths=(1.0, 0.5))
+    rep = evaluate_translation([cyclegan_dir], shared_path("data", "products"), tmp_path, params)
+    name = cyclegan_dir.name
+    assert rep["strip_rows"] == ["sources", name, f"{name} @ strength 0.5"]
+    assert (
+        rep["rows"][name]["strength"] == 1.0
+        and rep["rows"][f"{name} @ strength 0.5"]["strength"] == 0.5
+    )
+    strip = load_image(tmp_path / "strip.png").pixels.astype(int)
+    cell = [strip[2 + r * 18 : 18 + r * 18, 2:18] for r in range(3)]  # first column, 3 rows
+    assert np.abs(cell[2] - (cell[0] + cell[1]) / 2).max() <= 1
+    with pytest.raises(InvalidParamsError):
+        TranslationEvalParams(strengths=(0.0,))
 
 
 def test_paired_training_needs_backgrounds(tmp_path: Path) -> None:

@@ -66,11 +66,18 @@ class TranslationEvalParams:
     backgrounds: Path | None = None  # paired models: background photos for the composites
     variants: int = 1  # paired: composites per held-out studio photo
     strip: int = 8  # photos in the before/after strip
+    #: unpaired: each model is also scored at these strengths (blended with the source, as the
+    #: recipe step's ``strength``), rows "NAME @ strength S"; 1.0 is the row "NAME"
+    strengths: tuple[float, ...] = (1.0,)
 
     def __post_init__(self) -> None:
         if self.cnn_epochs < 1 or self.classifier_steps < 1 or self.strip < 1:
             raise InvalidParamsError(
                 "TranslationEvalParams: cnn_epochs, classifier_steps and strip must be >= 1"
+            )
+        if not self.strengths or not all(0.0 < s <= 1.0 for s in self.strengths):
+            raise InvalidParamsError(
+                f"TranslationEvalParams.strengths must be in (0, 1], got {self.strengths}"
             )
 
 
@@ -183,7 +190,7 @@ def evaluate_translation(
     from productstudio.metrics.generation_eval import write_html_report
     from productstudio.models.data import Split, load_products
     from productstudio.models.generators import CycleGAN, load_generator
-    from productstudio.models.generators.cyclegan import TranslationMode
+    from productstudio.models.generators.cyclegan import TranslationMode, blend_translation
     from productstudio.settings import get_settings
 
     models = [load_generator(d) for d in model_dirs]
@@ -280,17 +287,20 @@ def evaluate_translation(
         }
         for i, (d, m) in enumerate(zip(model_dirs, models, strict=True)):
             assert isinstance(m, CycleGAN)
-            name = Path(d).name
-            translated[name] = m.translate(src)
-            row = scorer.score(translated[name], src_recs)
-            base = rows["baseline: untranslated"]
-            for field in IDENTITY_LABELS:
-                for k in (f"acc_{field}", f"acc_cnn_{field}"):
-                    row[f"identity_ratio_{k[4:]}"] = (
-                        row[k] / base[k] if base[k] > 0 else float("nan")
-                    )
-            row["kid_below_untranslated"] = row["kid"] < base["kid"]
-            rows[name] = row
+            full = m.translate(src)
+            for strength in params.strengths:
+                name = Path(d).name + ("" if strength == 1.0 else f" @ strength {strength:g}")
+                translated[name] = blend_translation(src, full, strength)
+                row = scorer.score(translated[name], src_recs)
+                base = rows["baseline: untranslated"]
+                for field in IDENTITY_LABELS:
+                    for k in (f"acc_{field}", f"acc_cnn_{field}"):
+                        row[f"identity_ratio_{k[4:]}"] = (
+                            row[k] / base[k] if base[k] > 0 else float("nan")
+                        )
+                row["kid_below_untranslated"] = row["kid"] < base["kid"]
+                row["strength"] = strength
+                rows[name] = row
             if on_progress is not None:
                 on_progress(i + 1, len(models))
         n_src, n_ref = len(src), len(ref)

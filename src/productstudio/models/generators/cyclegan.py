@@ -55,6 +55,25 @@ from productstudio.models.generators.configs import (
 _EDGE = 0.999
 
 
+def blend_translation(
+    source: NDArray[np.uint8], translated: NDArray[np.floating | np.uint8], strength: float
+) -> NDArray[np.uint8]:
+    """``strength`` × the translation + (1 − strength) × the source photo, rounded to uint8 (the
+    recipe step's ``strength`` and the evaluation's strength rows use this one definition).
+
+    Raises:
+        InvalidParamsError: ``strength`` outside [0, 1].
+
+    Example:
+        >>> blend_translation(np.zeros((1, 2, 3), np.uint8), np.full((1, 2, 3), 200.0), 0.25)[0, 0]
+        array([50, 50, 50], dtype=uint8)
+    """
+    if not 0.0 <= strength <= 1.0:
+        raise InvalidParamsError(f"translation strength must be in [0, 1], got {strength}")
+    out = (1.0 - strength) * source.astype(np.float32) + strength * translated.astype(np.float32)
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
 class _ResBlock(nn.Module):
     def __init__(self, c: int) -> None:
         super().__init__()

@@ -56,6 +56,7 @@ def translate_picture(
     """Apply a loaded translation ``model`` to an (H, W, 3) uint8 picture, any size."""
     from productstudio.models.data import pad_to_square
     from productstudio.models.generators import CycleGAN
+    from productstudio.models.generators.cyclegan import blend_translation
 
     assert isinstance(model, CycleGAN)
     h, w = image.shape[:2]
@@ -70,8 +71,7 @@ def translate_picture(
     else:
         trans = _resize(out_small, (side, side))
     trans = trans[y0 : y0 + h, x0 : x0 + w]
-    out = (1 - params.strength) * image.astype(np.float32) + params.strength * trans
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    return blend_translation(image, trans, params.strength)
 
 
 def _resize_float(a: NDArray[np.float32], side: int) -> NDArray[np.float32]:
