@@ -301,7 +301,7 @@ def cutout_cmd(
     rgba, report = cutout_report(
         loaded.pixels, seg.mask, CutoutParams(refine=refine, opacity=opacity)
     )
-    judged = judge_cutout(seg, as_mask(rgba[..., 3]), report)
+    judged = judge_cutout(loaded.pixels, seg, as_mask(rgba[..., 3]), report)
     if judged.unsure:
         err.print(
             f"[yellow]warning:[/] unsure cut-out of {loaded.source} ({seg.backend}, confidence "

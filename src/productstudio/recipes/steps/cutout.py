@@ -35,7 +35,7 @@ def cutout_step(ctx: StepContext, image: np.ndarray, params: CutoutStep) -> np.n
             ctx.choose_segmenter(params.model)
         seg = ctx.segmenter().segment(img)
         out, report = cutout_report(img, seg.mask, params.op())
-        judged = judge_cutout(seg, as_mask(out[..., 3]), report)
+        judged = judge_cutout(img, seg, as_mask(out[..., 3]), report)
         ctx.confidence = judged.confidence
         if judged.unsure:
             ctx.note(
