@@ -75,6 +75,18 @@ def test_translate_files_folder_and_errors(cyclegan_dir: Path, tmp_path: Path) -
     assert r.exit_code == 0, r.output
     a = load_image(tmp_path / "a.png").pixels
     assert a.shape == (16, 16, 3) and str(tmp_path / "a.png") in r.stdout
+    # --strength 0 returns the prepared photo itself, 0.5 lies halfway to the translation
+    from productstudio.models.data import prepare_image
+
+    src = prepare_image(load_image(photos[0]).pixels[..., :3], 16).astype(int)
+    for k in ("0", "0.5"):
+        out_k = str(tmp_path / f"s{k}.png")
+        cmd = ["translate", str(photos[0]), "-m", str(cyclegan_dir), "--strength", k, "-o", out_k]
+        r = runner.invoke(app, cmd)
+        assert r.exit_code == 0, r.output
+    np.testing.assert_array_equal(load_image(tmp_path / "s0.png").pixels, src)
+    half = load_image(tmp_path / "s0.5.png").pixels.astype(int)
+    assert np.abs(half - (src + a.astype(int)) / 2).max() <= 1
     r = runner.invoke(
         app,
         [

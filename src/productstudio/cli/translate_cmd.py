@@ -120,6 +120,14 @@ def translate_cmd(
         max=4096,
         help="Resize the result to this side (Lanczos); default: the model's size.",
     ),
+    strength: float = typer.Option(
+        1.0,
+        "--strength",
+        min=0.0,
+        max=1.0,
+        help="Blend with the photo: 1 = the translation, 0.5 = halfway (keeps more of the "
+        "product; see docs/generators/style_translation.md for what each strength measures).",
+    ),
 ) -> None:
     """Translate photos with a trained CycleGAN / paired model (e.g. in-store → studio look).
 
@@ -132,6 +140,7 @@ def translate_cmd(
     from productstudio.imaging import load_image, save_image
     from productstudio.models.data import prepare_image
     from productstudio.models.generators import CycleGAN, load_generator
+    from productstudio.models.generators.cyclegan import blend_translation
     from productstudio.ops.composite import composite
 
     m = load_generator(model)
@@ -147,7 +156,7 @@ def translate_cmd(
             px = load_image(src).pixels.astype(np.uint8, copy=False)
             rgb = composite(px, "#ffffff") if px.shape[2] == 4 else px  # flatten on white
             x = prepare_image(np.ascontiguousarray(rgb), m.size)[None]
-            y = m.translate(x, direction.value)[0]
+            y = blend_translation(x[0], m.translate(x, direction.value)[0], strength)
             if size is not None and size != m.size:
                 y = np.asarray(
                     PILImage.fromarray(y).resize((size, size), PILImage.Resampling.LANCZOS)
