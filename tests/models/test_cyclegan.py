@@ -106,7 +106,7 @@ def test_cyclegan_trains_and_cycles(grocery16: ProductData, tmp_path: Path) -> N
 def test_generators_start_as_identity_and_learn(
     grocery16: ProductData, tmp_path: Path, output: str
 ) -> None:
-    """Attention (the default) and residual generators translate every photo to itself at
+    """Residual (the default) and attention generators translate every photo to itself at
     initialisation (within one uint8 level, both directions); after 120 training steps the
     translation changes the photos while A→B→A still returns them within a fraction of the
     difference between photos (cycle consistency) and the discriminators' loss has fallen. A

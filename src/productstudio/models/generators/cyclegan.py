@@ -15,13 +15,14 @@ translating photos:
   (:attr:`ProductData.inputs`, e.g. a product composited on a store background and its
   studio original — :func:`productstudio.models.translation_data.composite_pairs`).
 
-By default the generators are attention-guided (:attr:`CycleGANConfig.output`, Mejjati et al.
-2018): identity at initialisation, they learn only the change between the domains and where to
-make it, which keeps the product
-recognisable within a CPU budget (a direct generator spent 20 CPU minutes relearning to draw
-the photo and lost the product). The generators are fully convolutional;
-:meth:`CycleGAN.translate` takes photos at the model's size (``prepare_image``) and returns
-the translation.
+By default the generators are residual (:attr:`CycleGANConfig.output`; attention-guided,
+Mejjati et al. 2018, is the other option): identity at initialisation, they learn only the
+change between the domains. A direct generator spent 20 CPU minutes relearning to draw the photo
+and lost the product (it was recognised 0 % of the time after translation); a residual one with
+DiffAugment before the discriminators moves the photos most of the way to the packshots in
+1,000 steps (numbers in docs/generators/style_translation.md). The generators are fully
+convolutional; :meth:`CycleGAN.translate` takes photos at the model's size (``prepare_image``)
+and returns the translation.
 """
 
 from __future__ import annotations
