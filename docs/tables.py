@@ -633,9 +633,21 @@ GEN_LABELS = {
     "gan": "FiLM GAN",
     "vae_img_cnn": "CVAE + small CNN image encoder",
     "vae_img_effnet": "CVAE + frozen EfficientNet-Lite0",
-    "cyclegan": "CycleGAN",
+    "cyclegan": "CycleGAN: residual + DiffAugment, λ_cyc 3 (default)",
+    "cyclegan_attention": "CycleGAN: attention + DiffAugment, λ_cyc 3",
+    "cyclegan_attention_cycle5": "CycleGAN: attention + DiffAugment, λ_cyc 5",
+    "cyclegan_attention_cycle8": "CycleGAN: attention + DiffAugment, λ_cyc 8",
+    "cyclegan_residual_noaug": "CycleGAN: residual, no augmentation, λ_cyc 3",
+    "cyclegan_direct": "CycleGAN: direct generator, λ_cyc 10 (previous)",
     "pix2pix": "paired (pix2pix-style)",
 }
+
+
+def _gen_label(name: str) -> str:
+    """A model's label; rows scored at a strength ("NAME @ strength S") keep the suffix."""
+    base, _, strength = name.partition(" @ strength ")
+    label = GEN_LABELS.get(base, base)
+    return f"{label}, strength {strength}" if strength else label
 
 
 def _pair(a: Any, b: Any, nd: int = 2) -> str:
@@ -712,7 +724,7 @@ def _gen_translation(r: Results) -> Table:
         name = x["backend"]
         rows.append(
             [
-                GEN_LABELS.get(name, name),
+                _gen_label(name),
                 _kid(x),
                 num(x.get("fid"), 1),
                 _pair(x.get("precision"), x.get("recall")),
