@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from productstudio.ops.plain_background import (
     border_is,
+    deviation_from,
     difference_mask,
     plain_border_color,
     visible_box,
@@ -66,3 +67,21 @@ def test_visible_mask_reuses_a_given_difference_mask_exactly(
     box = visible_box(img, c, differs=differs)
     assert box == visible_box(img, c)
     assert box is not None and box[0] <= (29 if abs(soft - 250) > 8 else 30)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    color=st.tuples(st.integers(0, 255), st.integers(0, 255), st.integers(0, 255)),
+    h=st.integers(1, 40),
+    w=st.integers(1, 40),
+)
+def test_deviation_from_is_the_largest_channel_difference(
+    seed: int, color: tuple[int, int, int], h: int, w: int
+) -> None:
+    """Exactly max_c |rgb_c − color_c| per pixel (the scalar absdiff must not saturate or
+    broadcast differently from the plain numpy definition)."""
+    rgb = np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    expect = np.abs(rgb.astype(np.int16) - np.asarray(color, np.int16)).max(axis=2)
+    got = deviation_from(rgb, color)
+    assert got.dtype == np.int16 and np.array_equal(got, expect)

@@ -26,11 +26,13 @@ from productstudio.imaging.types import check_image, to_uint8
 def deviation_from(rgb: np.ndarray, color: tuple[int, int, int]) -> NDArray[np.int16]:
     """Per pixel, the largest channel difference from ``color`` (``rgb``: uint8 (H, W, 3)).
 
-    OpenCV's saturating absdiff and per-plane max: 4-5x faster than numpy's int16 reduce over
-    the channel axis at 2000x2000, with the same values.
+    OpenCV's saturating absdiff against the colour as a scalar (no full-size colour image) and
+    per-plane max: the same values as numpy's int16 reduce over the channel axis, many times
+    faster at 2000x2000.
     """
     img = np.ascontiguousarray(rgb, dtype=np.uint8)
-    r, g, b = cv2.split(cv2.absdiff(img, np.full_like(img, np.asarray(color, np.uint8))))
+    scalar = (float(color[0]), float(color[1]), float(color[2]), 0.0)
+    r, g, b = cv2.split(cv2.absdiff(img, scalar))
     return np.asarray(cv2.max(cv2.max(r, g), b), dtype=np.int16)
 
 

@@ -81,12 +81,12 @@ def detect_border(rgb: np.ndarray, tol: int = 12) -> int:
     """Thickness in px of a uniform frame around the picture (0 = none)."""
     h, w = rgb.shape[:2]
     maxd = max(2, round(0.05 * min(h, w)))
-    img = rgb.astype(np.int16)
+    # only the outer ``maxd`` rows/columns are read: convert those, not the whole picture
     sides = [
-        img[:maxd],
-        img[::-1][:maxd],
-        img[:, :maxd].transpose(1, 0, 2),
-        img[:, ::-1][:, :maxd].transpose(1, 0, 2),
+        rgb[:maxd].astype(np.int16),
+        rgb[::-1][:maxd].astype(np.int16),
+        rgb[:, :maxd].transpose(1, 0, 2).astype(np.int16),
+        rgb[:, ::-1][:, :maxd].transpose(1, 0, 2).astype(np.int16),
     ]
     colours = []
     thick = []
