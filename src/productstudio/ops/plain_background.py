@@ -32,7 +32,7 @@ def deviation_from(rgb: np.ndarray, color: tuple[int, int, int]) -> NDArray[np.i
     """
     img = np.ascontiguousarray(rgb, dtype=np.uint8)
     scalar = (float(color[0]), float(color[1]), float(color[2]), 0.0)
-    r, g, b = cv2.split(cv2.absdiff(img, scalar))
+    r, g, b = cv2.split(cv2.absdiff(img, scalar))  # type: ignore[call-overload]  # cv::Scalar
     return np.asarray(cv2.max(cv2.max(r, g), b), dtype=np.int16)
 
 
