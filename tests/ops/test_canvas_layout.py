@@ -108,6 +108,26 @@ def test_real_product_fill_and_exactness() -> None:
     assert np.array_equal(same, img[y0:y1, x0:x1])  # scale 1: an exact copy
 
 
+def test_second_object_at_the_box_edge_counts_as_product() -> None:
+    """Two separate objects (a second pram, a second hanger): the smaller one reaches the
+    alpha box's top and right edges, as a second object always does. With ``visible_on`` the
+    layout measures both as the checker will on the placed picture, so the pair fills 85 % and
+    neither touches the canvas' frame (before: the second object was taken for a mark on the
+    background, the first one was scaled to 85 % and the pair was pushed off the canvas)."""
+    from productstudio.ops.composite import composite
+    from productstudio.ops.plain_background import difference_mask, visible_box
+
+    img = np.zeros((300, 400, 4), np.uint8)
+    img[120:300, 0:220] = (40, 90, 160, 255)  # the main product
+    img[0:120, 300:400] = (160, 60, 40, 255)  # a second one, at the top right of the box
+    out = composite(layout(img, CanvasParams(1000, 1000, fill=0.85, visible_on="white")), "white")
+    x0, y0, x1, y1 = visible_box(out, (255, 255, 255))
+    assert max(x1 - x0, y1 - y0) >= 850
+    parts = difference_mask(out, (255, 255, 255))
+    assert parts[:, 0].sum() == parts[:, -1].sum() == parts[0].sum() == parts[-1].sum() == 0
+    assert parts[y0:y1, x0:x1].sum() == parts.sum()  # both objects inside the measured box
+
+
 def test_docstring_examples() -> None:
     import doctest
 

@@ -14,6 +14,9 @@ from productstudio.imaging.types import RGBAImage, check_image, to_uint8
 from productstudio.ops.composite import composite
 from productstudio.ops.plain_background import visible_box
 
+# Background px around the crop that plan_layout measures (more than the checker's 5 px
+# closing reaches, so no part of the cut-out can touch the frame through it)
+_LAYOUT_PAD = 8
 # With ``visible_on``, aim this far above ``fill``: resampling and JPEG move the visible edge
 # by about a pixel, and the result must not measure below the target.
 VISIBLE_FILL_MARGIN = 0.003
@@ -245,9 +248,17 @@ def plan_layout(
     target = p.fill
     if p.visible_on is not None:
         r, g, b = parse_color(p.visible_on)[:3]
-        seen = visible_box(composite(to_uint8(image)[y0:y1, x0:x1], (r, g, b)), (r, g, b))
+        # on the canvas the cut-out is surrounded by background: pad the crop the same way, or
+        # every second object (which reaches the alpha box's edge by definition) would "touch
+        # the frame" and be taken for a mark on the background, while the checker, looking at
+        # the placed picture, counts it as product (a second pram or hanger left out of the fill)
+        flat = composite(to_uint8(image)[y0:y1, x0:x1], (r, g, b))
+        q = _LAYOUT_PAD
+        padded = cv2.copyMakeBorder(flat, q, q, q, q, cv2.BORDER_CONSTANT, value=(r, g, b))
+        seen = visible_box(padded, (r, g, b))
         if seen is not None:
-            vx0, vy0, vx1, vy1 = x0 + seen[0], y0 + seen[1], x0 + seen[2], y0 + seen[3]
+            vx0, vy0 = x0 + max(0, seen[0] - q), y0 + max(0, seen[1] - q)
+            vx1, vy1 = x0 + min(bw, seen[2] - q), y0 + min(bh, seen[3] - q)
             target = min(1.0, p.fill + VISIBLE_FILL_MARGIN)
     vw, vh = vx1 - vx0, vy1 - vy0
     cw, ch = p.size
