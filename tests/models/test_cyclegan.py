@@ -150,6 +150,24 @@ def test_generators_start_as_identity_and_learn(
         assert isinstance(old, CycleGAN) and old.config.output == "direct"
 
 
+def test_discriminators_see_augmented_images(grocery16: ProductData) -> None:
+    """With an augmentation policy the discriminators judge DiffAugment views: one step from the
+    same weights and seed gives another discriminator loss than without (an empty policy is
+    exactly the plain step: the same loss twice)."""
+    from productstudio.models.conditioning.fusion import Prompt
+
+    x = from_uint8(grocery16.images[:8])
+    losses = {}
+    for name, policy in (("plain", ()), ("again", ()), ("aug", ("translation", "cutout"))):
+        m = _model(grocery16, augment=policy)
+        opt = m.make_optimizers()
+        cond = m.conditioner.batch([Prompt()] * 8)
+        out = m.train_step(x, cond, 0, opt, torch.Generator().manual_seed(0))
+        losses[name] = out["loss_d"]
+    assert losses["plain"] == losses["again"]
+    assert losses["aug"] != losses["plain"]
+
+
 def test_translate_errors_and_sample(grocery16: ProductData) -> None:
     """translate() checks its input; sample() translates the given photos and needs them."""
     m = _model(grocery16)

@@ -216,7 +216,8 @@ class CycleGAN(ConditionalGenerator):
         self.register_buffer("pool_b", torch.zeros(n if not paired else 0, 3, c.size, c.size))
         self.register_buffer("pool_count", torch.zeros(2, dtype=torch.long))
         self._domains: tuple[int, NDArray[np.int64], NDArray[np.int64]] | None = None
-        self.augment = DiffAugmentParams(policy=c.augment) if c.augment else None
+        # an empty policy leaves images (and the random stream) untouched
+        self.augment = DiffAugmentParams(policy=c.augment)
 
     @classmethod
     def default_condition(cls, vocab: Vocab | None = None) -> tuple[ConditionConfig, Vocab]:
@@ -306,22 +307,29 @@ class CycleGAN(ConditionalGenerator):
                 for p in m.parameters():
                     p.requires_grad_(flag)
 
-    def _aug(self, x: torch.Tensor, g: torch.Generator | None) -> torch.Tensor:
-        """DiffAugment before a discriminator (real and generated alike), when configured."""
-        return x if self.augment is None or g is None else diff_augment(x, self.augment, g)
+    def _d_loss(
+        self, d: nn.Module, real: torch.Tensor, fake: torch.Tensor, g: torch.Generator
+    ) -> torch.Tensor:
+        """Least-squares discriminator loss on DiffAugment views of real and generated images."""
+        real_s, fake_s = (
+            d(diff_augment(real, self.augment, g)),
+            d(diff_augment(fake, self.augment, g)),
+        )
+        return 0.5 * (_lsgan(real_s, True) + _lsgan(fake_s, False))
 
     def losses_unpaired(
-        self, real_a: torch.Tensor, real_b: torch.Tensor, g: torch.Generator | None = None
+        self, real_a: torch.Tensor, real_b: torch.Tensor, g: torch.Generator
     ) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
         """Generator losses and the two fakes (for the discriminators); ``g`` draws the
-        augmentation (None: none)."""
+        augmentation."""
         assert self.G_ba is not None and self.D_a is not None
         c = self.config
         fake_b, mask_ab = self.G_ab.forward_with_mask(real_a)
         fake_a, mask_ba = self.G_ba.forward_with_mask(real_b)
         rec_a, rec_b = self.G_ba(fake_b), self.G_ab(fake_a)
-        adv = _lsgan(self.D_b(self._aug(fake_b, g)), True) + _lsgan(
-            self.D_a(self._aug(fake_a, g)), True
+        aug = self.augment
+        adv = _lsgan(self.D_b(diff_augment(fake_b, aug, g)), True) + _lsgan(
+            self.D_a(diff_augment(fake_a, aug, g)), True
         )
         cyc = F.l1_loss(rec_a, real_a) + F.l1_loss(rec_b, real_b)
         out = {"loss_gan": adv, "loss_cycle": cyc}
@@ -380,14 +388,8 @@ class CycleGAN(ConditionalGenerator):
         optimizers["g"].step()
         self._requires_grad([self.D_a, self.D_b], True)
         pa, pb = self._pool(0, fake_a, generator), self._pool(1, fake_b, generator)
-        aug = self._aug
-        g = generator
-        loss_da = 0.5 * (
-            _lsgan(self.D_a(aug(real_a, g)), True) + _lsgan(self.D_a(aug(pa, g)), False)
-        )
-        loss_db = 0.5 * (
-            _lsgan(self.D_b(aug(real_b, g)), True) + _lsgan(self.D_b(aug(pb, g)), False)
-        )
+        loss_da = self._d_loss(self.D_a, real_a, pa, generator)
+        loss_db = self._d_loss(self.D_b, real_b, pb, generator)
         optimizers["d"].zero_grad(set_to_none=True)
         (loss_da + loss_db).backward()
         optimizers["d"].step()
