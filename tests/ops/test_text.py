@@ -128,6 +128,24 @@ def test_crossing_the_product_edge_is_overlay_evidence() -> None:
     assert any("crosses" in r for r in v.reasons) and v.overlay_score >= 0.5
 
 
+def test_crossing_is_judged_on_the_strokes_not_the_box() -> None:
+    """A word printed on a white product near its edge (the white product merges with a white
+    canvas, so the mask is the print itself and the box spills off it) and a thin product's
+    dark legs that OCR reads as characters do not cross the edge: their strokes are on the
+    product. The same box, with the product mask ending mid-word, still crosses."""
+    img = np.full((240, 320, 3), 255, np.uint8)
+    img, b = _draw(img, "LY!", (110, 130), (20, 20, 20), scale=1.5)
+    printed_mask = (img.min(axis=2) < 200).astype(np.float32)  # only the print differs
+    v = classify_text(img, [b], product_mask=printed_mask)[0]
+    assert not any("crosses" in r for r in v.reasons), v.reasons
+    assert v.kind is TextKind.PRINTED, v.reasons
+    x, _y, w, _h = b.bbox
+    half = np.zeros_like(printed_mask)
+    half[:, : x + w // 2] = 1
+    v_half = classify_text(img, [b], product_mask=half)[0]
+    assert any("crosses" in r for r in v_half.reasons), v_half.reasons
+
+
 def test_a_lone_glyph_across_a_thin_product_is_not_overlay() -> None:
     """OCR reads a ring or hook of a thin product as one letter: flat colour and crossing the
     edge alone do not make it an overlay; the same evidence on a word does."""

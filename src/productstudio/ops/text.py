@@ -11,7 +11,10 @@ Evidence for an overlay (each adds to ``overlay_score``; ``>= 0.5`` means overla
 * **uniform colour**: the stroke pixels are one flat, rendered colour;
 * **semi-transparency**: the strokes let the texture behind them show through
   (stroke = a·colour + (1-a)·background with 0 < a < 1);
-* **crossing the product edge**: part of the box is on the product and part is not;
+* **crossing the product edge**: part of the text's strokes lie on the product and part do
+  not (the strokes, not the box: text printed near a pale product's edge, whose box spills
+  onto the background, and OCR reading a thin product's legs or spokes as characters, whose
+  "strokes" are the product itself, do not cross);
 * **repeated tiles**: three or more boxes of the same size or text (tiled watermarks) — unless
   every one of them lies inside the product (a pattern printed along a cable or a fabric).
 
@@ -383,8 +386,11 @@ def _alnum(text: str) -> str:
     return "".join(ch for ch in text.lower() if ch.isalnum())
 
 
-def _product_share(pm: np.ndarray, box: TextBox) -> float:
-    """Share of the box's polygon on the product mask ``pm`` (bool, H×W)."""
+def _product_share(pm: np.ndarray, box: TextBox, stroke: NDArray[np.bool_]) -> float:
+    """Share of the text on the product mask ``pm`` (bool, H×W): of its stroke pixels when
+    there are at least 8, else of the box's polygon."""
+    if int(stroke.sum()) >= 8:
+        return float(pm[stroke].mean())
     poly = np.zeros(pm.shape, np.uint8)
     cv2.fillPoly(poly, [box.polygon()], 1)
     inside = poly.astype(bool)
@@ -418,7 +424,12 @@ def classify_text(
         pm = own >= 0.5
     lab_full = rgb_to_lab_cv(rgb)
     alike = _repeats(boxes)
-    on_product = [_product_share(pm, b) for b in boxes] if pm is not None else None
+    strokes = [stroke_mask(rgb, b, dilate=0, strict=True) for b in boxes]
+    on_product = (
+        [_product_share(pm, b, st) for b, st in zip(boxes, strokes, strict=True)]
+        if pm is not None
+        else None
+    )
     banner_span = _line_spans(boxes)
     band_x, band_y = p.edge_band * W, p.edge_band * H
     out: list[TextVerdict] = []
@@ -438,7 +449,7 @@ def classify_text(
         if (near_t or near_b) and (w >= 0.5 * W or (level and banner_span[i] >= 0.5 * W)):
             score += p.w_banner
             why.append("spans a top/bottom banner")
-        stroke = stroke_mask(rgb, b, dilate=0, strict=True)
+        stroke = strokes[i]
         if int(stroke.sum()) >= 8:
             core = cv2.erode(stroke.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
             vals = lab_full[core] if core.sum() >= 8 else lab_full[stroke]
