@@ -11,9 +11,9 @@ Evidence for an overlay (each adds to ``overlay_score``; ``>= 0.5`` means overla
 * **uniform colour**: the stroke pixels are one flat, rendered colour;
 * **semi-transparency**: the strokes let the texture behind them show through
   (stroke = a·colour + (1-a)·background with 0 < a < 1);
-* **crossing the product edge**: part of the text's strokes lie on the product and part do
-  not (the strokes, not the box: text printed near a pale product's edge, whose box spills
-  onto the background, and OCR reading a thin product's legs or spokes as characters, whose
+* **crossing the product edge**: part of the box is on the product and part is not, and so
+  are the text's own strokes (text printed near a pale product's edge, whose box spills onto
+  the background, and OCR reading a thin product's legs or spokes as characters, whose
   "strokes" are the product itself, do not cross);
 * **repeated tiles**: three or more boxes of the same size or text (tiled watermarks) — unless
   every one of them lies inside the product (a pattern printed along a cable or a fabric).
@@ -386,15 +386,18 @@ def _alnum(text: str) -> str:
     return "".join(ch for ch in text.lower() if ch.isalnum())
 
 
-def _product_share(pm: np.ndarray, box: TextBox, stroke: NDArray[np.bool_]) -> float:
-    """Share of the text on the product mask ``pm`` (bool, H×W): of its stroke pixels when
-    there are at least 8, else of the box's polygon."""
-    if int(stroke.sum()) >= 8:
-        return float(pm[stroke].mean())
+def _product_share(pm: np.ndarray, box: TextBox) -> float:
+    """Share of the box's polygon on the product mask ``pm`` (bool, H×W)."""
     poly = np.zeros(pm.shape, np.uint8)
     cv2.fillPoly(poly, [box.polygon()], 1)
     inside = poly.astype(bool)
     return float(pm[inside].mean()) if inside.any() else 0.0
+
+
+def _strokes_on_product(pm: np.ndarray, stroke: NDArray[np.bool_]) -> bool:
+    """Whether (almost) all of the text's own stroke pixels lie on the product: then it is not
+    crossing the edge, whatever its box does (at least 8 stroke pixels needed to tell)."""
+    return int(stroke.sum()) >= 8 and float(pm[stroke].mean()) >= 0.97
 
 
 def classify_text(
@@ -425,11 +428,7 @@ def classify_text(
     lab_full = rgb_to_lab_cv(rgb)
     alike = _repeats(boxes)
     strokes = [stroke_mask(rgb, b, dilate=0, strict=True) for b in boxes]
-    on_product = (
-        [_product_share(pm, b, st) for b, st in zip(boxes, strokes, strict=True)]
-        if pm is not None
-        else None
-    )
+    on_product = [_product_share(pm, b) for b in boxes] if pm is not None else None
     banner_span = _line_spans(boxes)
     band_x, band_y = p.edge_band * W, p.edge_band * H
     out: list[TextVerdict] = []
@@ -463,9 +462,9 @@ def classify_text(
             if semi > 0:
                 score += p.w_semi * semi
                 why.append("semi-transparent (background shows through)")
-        if on_product is not None:
+        if pm is not None and on_product is not None:
             frac = on_product[i]
-            if 0.15 < frac < 0.85:
+            if 0.15 < frac < 0.85 and not _strokes_on_product(pm, strokes[i]):
                 score += p.w_cross
                 why.append(f"crosses the product edge ({frac:.0%} on the product)")
             elif frac >= 0.97:
